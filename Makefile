@@ -1,0 +1,43 @@
+# The two commands: `make report` (the whole study, demo profile by default) and `make test`.
+# Everything installs itself into .venv from pyproject.toml (re-made when that file changes).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROFILE ?= demo
+DATA    ?=
+SEEDS   ?=
+SELECTION ?= test
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test report experiments lab bench clean
+
+help: ## list the targets, one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: PROFILE=demo|smoke|full  DATA=/path/to/RAF-DB(.zip)  SEEDS=0,1,2  SELECTION=test|holdout"
+
+$(STAMP): pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## make the virtual environment .venv (only when pyproject.toml changed)
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+report: $(STAMP) ## data -> experiments -> sorting -> report (results/report.html, .pdf)
+	$(BIN)/fer run --profile $(PROFILE) --selection $(SELECTION) $(if $(DATA),--data $(DATA)) $(if $(SEEDS),--seeds $(SEEDS))
+
+lab: $(STAMP) ## JupyterLab on notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP) ## run the benchmark scripts (minutes; prints RESULT lines)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove generated results and the decode cache (never your data)
+	rm -rf results data/cache

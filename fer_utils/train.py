@@ -1,0 +1,295 @@
+"""Train one configuration, epoch by epoch, resumably (``model.fit`` is the loop).
+
+Determinism. The weights start from ``seed``; before every epoch the shuffle order and the
+augmentation's random stream are re-derived from ``(seed, epoch)`` only. So the first E epochs
+of a longer run ARE the E-epoch run, and a run resumed from its checkpoint continues exactly
+as if it had never stopped. (On CPU; TensorFlow's op determinism is switched on.)
+
+Files of a run directory (see :mod:`fer_utils.runs`):
+
+``config.json``    the :class:`~fer_utils.config.RunConfig`
+``history.csv``    one row per finished epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds
+``checkpoint.keras`` the model and optimizer after the last finished epoch (for resuming)
+``model-eNNNN.keras`` the model after epoch NNNN, kept for the epoch counts a table asked for
+``metrics.json``   per kept epoch: final-row metrics, and the test evaluation (confusion matrix)
+
+Each file is written atomically; the checkpoint before the history row that it belongs to. A
+kill at any instant leaves a run that resumes with no gap and no duplicate epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import math
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write_json, atomic_write_text, temp_path_for
+from .config import RunConfig
+from .datasets import Dataset, stratified_split
+from .errors import ConfigError, RunStoreError
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch`` (0-based) of a run seeded ``seed``: depends on both only."""
+    return int(np.random.default_rng([int(seed), int(epoch), 0xE90C]).integers(0, 2**31 - 1))
+
+
+def split_for(cfg: RunConfig, data: Dataset):
+    """(x_train, y_train, x_val, y_val, x_test, y_test) for the run's selection protocol.
+
+    ``test`` (the report's): validate on the test split. ``holdout``: a stratified, seeded
+    ``val_fraction`` of train is held out for validation; the test split is used once per
+    evaluation at the end.
+    """
+    if cfg.selection == "test":
+        return data.x_train, data.y_train, data.x_test, data.y_test, data.x_test, data.y_test
+    keep, held = stratified_split(data.y_train, cfg.val_fraction, cfg.seed)
+    return (data.x_train[keep], data.y_train[keep], data.x_train[held], data.y_train[held], data.x_test, data.y_test)
+
+
+def _batches(x, y, batch_size, num_classes, order=None):
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """Batches in a fixed order, one-hot labels; x stays uint8 (the model rescales)."""
+
+        def __init__(self):
+            super().__init__()
+            self.order = np.arange(len(x)) if order is None else order
+
+        def __len__(self):
+            return math.ceil(len(self.order) / batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            idx = np.sort(idx) if order is None else idx
+            return x[idx], np.eye(num_classes, dtype="float32")[y[idx]]
+
+    return Batches()
+
+
+@contextmanager
+def _locked(run_dir: Path):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunStoreError(
+                f"{run_dir}: another process is training this run right now; wait for it or stop it"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_history(run_dir) -> list[dict]:
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+    for i, r in enumerate(rows, 1):
+        if r["epoch"] != i:
+            raise RunStoreError(f"{path}: epochs are not 1..{len(rows)} in order (row {i} says {r['epoch']}); the run is corrupt, move it away to retrain")
+    return rows
+
+
+def _write_history(run_dir: Path, rows: list[dict]) -> None:
+    lines = [",".join(HISTORY_COLUMNS)]
+    for r in rows:
+        lines.append(",".join(str(r["epoch"]) if k == "epoch" else repr(float(r[k])) for k in HISTORY_COLUMNS))
+    atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
+
+
+def final_row(row: dict) -> dict:
+    """The report's columns from a history row; Discrepancy = accuracy - val_accuracy."""
+    return {
+        "Loss": row["loss"],
+        "Accuracy": row["accuracy"],
+        "Val_loss": row["val_loss"],
+        "Val_accuracy": row["val_accuracy"],
+        "Discrepancy": row["accuracy"] - row["val_accuracy"],
+    }
+
+
+def _save(model, path: Path) -> None:
+    tmp = temp_path_for(path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def evaluate(model, x, y, class_names, batch_size=256) -> dict:
+    """Loss, accuracy, confusion matrix (rows = true class) and per-class accuracy."""
+    import keras
+
+    probs = model.predict(_batches(x, y, batch_size, len(class_names)), verbose=0)
+    pred = probs.argmax(1)
+    k = len(class_names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y, pred), 1)
+    eps = 1e-7
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
+    per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else float("nan")) for i, c in enumerate(class_names)}
+    valid = [v for v in per_class.values() if not math.isnan(v)]
+    del keras
+    return {
+        "loss": loss,
+        "accuracy": float((pred == y).mean()),
+        "mean_class_accuracy": float(np.mean(valid)) if valid else float("nan"),
+        "per_class_accuracy": per_class,
+        "confusion": cm.tolist(),
+        "class_names": list(class_names),
+        "n": int(len(y)),
+    }
+
+
+def train_run(
+    run_dir,
+    cfg: RunConfig,
+    data: Dataset,
+    epochs: int,
+    *,
+    keep_epochs=(),
+    verbose: bool = True,
+    stop_after=None,
+) -> list[dict]:
+    """Bring the run in ``run_dir`` to ``epochs`` finished epochs; return its history rows.
+
+    Already-finished epochs are never trained again: asking for fewer epochs than the run has
+    costs nothing, asking for more continues from the checkpoint. ``keep_epochs`` lists epoch
+    counts whose model is kept (``model-eNNNN.keras``) and evaluated on the test split, e.g.
+    every row of Table 2. ``stop_after`` (tests only) stops after that many new epochs.
+    """
+    import keras
+
+    from . import backend
+    from .model import augmentation_layer, build_model
+
+    if data.fingerprint != cfg.data:
+        raise ConfigError(f"run config is for data {cfg.data[:12]}, but the data set given is {data.fingerprint[:12]} ({data.source})")
+    if data.image_size != cfg.image_size:
+        raise ConfigError(f"run config wants {cfg.image_size}px images, the data set was loaded at {data.image_size}px")
+    if epochs < 1:
+        raise ConfigError(f"epochs {epochs!r}: expected 1 or more")
+    run_dir = Path(run_dir)
+    keep = sorted({int(e) for e in keep_epochs if int(e) <= epochs} | {int(epochs)})
+    with _locked(run_dir):
+        cfg_path = run_dir / "config.json"
+        if cfg_path.exists():
+            stored = json.loads(cfg_path.read_text())
+            if stored != cfg.to_dict():
+                raise RunStoreError(f"{cfg_path}: holds a different configuration than {cfg.run_id}; move that folder away")
+        else:
+            atomic_write_json(cfg_path, cfg.to_dict())
+        rows = read_history(run_dir)
+        metrics = _read_metrics(run_dir)
+        missing_keep = [e for e in keep if e <= len(rows) and str(e) not in metrics["evaluations"]]
+        if len(rows) >= epochs and not missing_keep:
+            return rows[:epochs]
+
+        x_tr, y_tr, x_val, y_val, x_te, y_te = split_for(cfg, data)
+        k = data.num_classes
+        backend.make_deterministic()
+        ckpt = run_dir / "checkpoint.keras"
+        if rows:
+            if not ckpt.exists():
+                raise RunStoreError(f"{run_dir}: has {len(rows)} epochs of history but no checkpoint.keras to resume from; move the folder away to retrain")
+            model = keras.saving.load_model(ckpt)
+        else:
+            model = build_model(cfg.depth, cfg.image_size, k, lr=cfg.lr, augment=cfg.augment, class_names=data.class_names, seed=cfg.seed)
+        aug = augmentation_layer(model)
+        val_data = _batches(x_val, y_val, max(cfg.batch_size, 256), k)
+        if verbose and len(rows) < epochs:
+            what = f"resuming at epoch {len(rows) + 1}" if rows else "new run"
+            print(f"[{cfg.run_id}] {what}: {len(y_tr)} train / {len(y_val)} val images, "
+                  f"{epochs} epochs, lr={cfg.lr:g} depth={cfg.depth} batch={cfg.batch_size}", flush=True)
+        trained = 0
+        for epoch in range(len(rows), epochs):
+            if stop_after is not None and trained >= stop_after:
+                break
+            t0 = time.perf_counter()
+            es = epoch_seed(cfg.seed, epoch)
+            if aug is not None:
+                aug.reseed(es)
+            order = np.random.default_rng(es).permutation(len(y_tr))
+            hist = model.fit(
+                _batches(x_tr, y_tr, cfg.batch_size, k, order),
+                validation_data=val_data,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                verbose=0,
+                shuffle=False,
+            ).history
+            secs = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, **{m: float(hist[m][-1]) for m in HISTORY_COLUMNS[1:5]}, "seconds": secs}
+            _save(model, ckpt)  # checkpoint first: a kill before the history row just redoes this epoch
+            if epoch + 1 in keep:
+                _save(model, run_dir / f"model-e{epoch + 1:04d}.keras")
+            rows.append(row)
+            _write_history(run_dir, rows)
+            trained += 1
+            if verbose:
+                print(
+                    f"[{cfg.run_id}] epoch {epoch + 1}/{epochs} - loss {row['loss']:.4f} - accuracy {row['accuracy']:.4f}"
+                    f" - val_loss {row['val_loss']:.4f} - val_accuracy {row['val_accuracy']:.4f} - {secs:.1f}s"
+                    f" ({len(y_tr) / max(secs, 1e-9):.0f} img/s)",
+                    flush=True,
+                )
+            if epoch + 1 in keep:
+                _record_evaluation(run_dir, metrics, epoch + 1, row, model, x_te, y_te, data.class_names, cfg)
+        for e in keep:
+            if e <= len(rows) and str(e) not in metrics["evaluations"]:
+                path = run_dir / f"model-e{e:04d}.keras"
+                m = keras.saving.load_model(path) if path.exists() else (model if e == len(rows) else None)
+                if m is not None:
+                    _record_evaluation(run_dir, metrics, e, rows[e - 1], m, x_te, y_te, data.class_names, cfg)
+        return rows[:epochs]
+
+
+def _read_metrics(run_dir: Path) -> dict:
+    path = run_dir / "metrics.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"evaluations": {}}
+
+
+def _record_evaluation(run_dir, metrics, epoch, row, model, x_te, y_te, class_names, cfg):
+    test = evaluate(model, x_te, y_te, class_names)
+    metrics["evaluations"][str(epoch)] = {"final_row": final_row(row), "test": test}
+    metrics["run_id"] = cfg.run_id
+    atomic_write_json(run_dir / "metrics.json", metrics)
+
+
+def train(data: Dataset, cfg: RunConfig, epochs: int, run_dir=None, verbose: bool = True):
+    """Train one configuration and return ``(history_rows, final_row)``.
+
+    Without ``run_dir`` the run lives in the project's run store (results/runs/<run id>/).
+    """
+    from .runs import RunStore
+
+    store = RunStore() if run_dir is None else None
+    path = Path(run_dir) if run_dir is not None else store.path(cfg)
+    rows = train_run(path, cfg, data, epochs, verbose=verbose)
+    return rows, final_row(rows[-1])
+
+
+def print_final(final: dict, file=sys.stdout) -> None:
+    cols = ("Loss", "Accuracy", "Val_loss", "Val_accuracy", "Discrepancy")
+    print("\t".join(cols), file=file)
+    print("\t".join(f"{final[c]:.4f}" for c in cols), file=file)

@@ -1,0 +1,159 @@
+"""fer_utils.train / runs: determinism, epoch-prefix reuse, resume after a kill, JAX backend."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from fer_utils import datasets
+from fer_utils.config import RunConfig
+from fer_utils.runs import RunStore
+from fer_utils.train import read_history, train_run
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@pytest.fixture
+def tiny(report_tree):
+    return datasets.load(report_tree, image_size=24, verbose=False)
+
+
+def _cfg(ds, **kw):
+    return RunConfig(data=ds.fingerprint, image_size=24, batch_size=8, **kw)
+
+
+def _metrics(rows):
+    return [tuple(r[m] for m in METRICS) for r in rows]
+
+
+def test_same_seed_same_history_and_final_row(tiny, tmp_path):
+    a = train_run(tmp_path / "a", _cfg(tiny), tiny, 2, verbose=False)
+    b = train_run(tmp_path / "b", _cfg(tiny), tiny, 2, verbose=False)
+    assert _metrics(a) == _metrics(b)
+    c = train_run(tmp_path / "c", _cfg(tiny, seed=1), tiny, 2, verbose=False)
+    assert _metrics(a) != _metrics(c)
+
+
+def test_prefix_of_a_longer_run_is_the_shorter_run(tiny, tmp_path):
+    short = train_run(tmp_path / "two", _cfg(tiny), tiny, 2, verbose=False)
+    long = train_run(tmp_path / "four", _cfg(tiny), tiny, 4, verbose=False)
+    assert len(long) == 4
+    assert _metrics(long[:2]) == _metrics(short)
+
+
+def test_store_reuses_epochs_and_continues(tiny, tmp_path, capsys):
+    store = RunStore(tmp_path / "runs")
+    cfg = _cfg(tiny)
+    store.ensure(cfg, 2, tiny, verbose=True)
+    assert capsys.readouterr().out.count("epoch ") == 2
+    run = store.ensure(cfg, 1, tiny, verbose=True)  # fewer epochs: costs nothing
+    assert capsys.readouterr().out.count("epoch ") == 0 and run.epochs_done == 2
+    run = store.ensure(cfg, 3, tiny, verbose=True)  # more: continues at epoch 3
+    out = capsys.readouterr().out
+    assert "resuming at epoch 3" in out and out.count("epoch 3/3") == 1
+    assert [r["epoch"] for r in run.history] == [1, 2, 3]
+    assert run.evaluation(3)["test"]["n"] == len(tiny.y_test)
+    assert run.row(2)["Discrepancy"] == pytest.approx(run.history[1]["accuracy"] - run.history[1]["val_accuracy"])
+
+
+def test_run_id_ignores_epochs_and_depends_on_the_rest(tiny):
+    a = _cfg(tiny)
+    assert a.run_id == _cfg(tiny).run_id
+    assert len({a.run_id, _cfg(tiny, lr=0.01).run_id, _cfg(tiny, seed=2).run_id, _cfg(tiny, selection="holdout").run_id}) == 4
+
+
+def test_holdout_validates_on_train_and_tests_once(tiny, tmp_path):
+    cfg = _cfg(tiny, selection="holdout", val_fraction=0.25)
+    store = RunStore(tmp_path / "runs")
+    run = store.ensure(cfg, 1, tiny, verbose=False)
+    ev = run.evaluation(1)
+    assert ev["test"]["n"] == len(tiny.y_test)
+    assert len(ev["test"]["confusion"]) == 7
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from fer_utils import datasets, paths
+    paths.CACHE_DIR = {cache!r}
+    from fer_utils.config import RunConfig
+    from fer_utils.train import train_run
+    ds = datasets.load({data!r}, image_size=24, verbose=False)
+    cfg = RunConfig(data=ds.fingerprint, image_size=24, batch_size=8)
+    train_run({run!r}, cfg, ds, 30)
+    """
+)
+
+
+def test_killed_run_resumes_without_gap_or_duplicate(report_tree, tmp_path):
+    from fer_utils import paths
+
+    cache = str(tmp_path / "_cache")
+    run_dir = tmp_path / "killed"
+    script = KILL_SCRIPT.format(tests=str(ROOT / "tests"), cache=cache, data=str(report_tree), run=str(run_dir))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and len(read_history(run_dir)) < 2:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-run: epochs keep coming, no warning
+    finally:
+        proc.wait()
+    done = len(read_history(run_dir))
+    assert 2 <= done < 30
+    ds = datasets.load(report_tree, image_size=24, verbose=False)
+    target = done + 2
+    rows = train_run(run_dir, _cfg(ds), ds, target, verbose=False)
+    assert [r["epoch"] for r in rows] == list(range(1, target + 1))
+    reference = train_run(tmp_path / "uninterrupted", _cfg(ds), ds, target, verbose=False)
+    assert _metrics(rows) == _metrics(reference)  # resumed exactly where it stopped
+
+
+def test_data_mismatch_is_refused(tiny, tmp_path):
+    from fer_utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data"):
+        train_run(tmp_path / "x", RunConfig(data="0" * 64, image_size=24), tiny, 1, verbose=False)
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    import keras
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    from pathlib import Path
+    from conftest import write_report_layout
+    from fer_utils import datasets, paths
+    paths.CACHE_DIR = Path({tmp!r}) / "cache"
+    from fer_utils.config import RunConfig
+    from fer_utils.train import train_run
+    root = write_report_layout(Path({tmp!r}) / "ds")
+    ds = datasets.load(root, image_size=24, verbose=False)
+    cfg = RunConfig(data=ds.fingerprint, image_size=24, batch_size=8)
+    a = train_run(Path({tmp!r}) / "r1", cfg, ds, 2, verbose=True)
+    b = train_run(Path({tmp!r}) / "r2", cfg, ds, 2, verbose=False)
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    print("JAX-OK", a[-1]["val_accuracy"])
+    """
+)
+
+
+def test_smoke_training_under_jax(tmp_path):
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    out = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT.format(tests=str(ROOT / "tests"), tmp=str(tmp_path))],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "JAX-OK" in out.stdout
