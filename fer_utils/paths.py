@@ -1,7 +1,8 @@
-"""Every path the project uses, derived once from the project root (Cookiecutter Data Science).
+"""Every path the project uses, derived once (Cookiecutter Data Science).
 
-The root is the folder holding ``pyproject.toml`` next to this package. ``FER_HOME`` overrides
-it, so an installed package or a test can point the whole pipeline somewhere else.
+Source (notebooks) lives beside this package. Generated things (data, cache, results,
+figures) live under the *work root*: the project root by default, or ``$FER_HOME`` when set, so
+a test, a CI job or a second study can point the whole pipeline somewhere else.
 """
 
 from __future__ import annotations
@@ -10,25 +11,21 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else Path.cwd()
+NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
 
-
-def project_root() -> Path:
-    env = os.environ.get("FER_HOME")
-    if env:
-        return Path(env).expanduser().resolve()
-    candidate = PACKAGE_DIR.parent
-    if (candidate / "pyproject.toml").exists():
-        return candidate
-    return Path.cwd()
-
-
-ROOT = project_root()
+ROOT = Path(os.environ["FER_HOME"]).expanduser().resolve() if os.environ.get("FER_HOME") else PROJECT_DIR
 DATA_DIR = ROOT / "data"  # generated data sets and the decode cache (git-ignored contents)
 CACHE_DIR = Path(os.environ.get("FER_CACHE", DATA_DIR / "cache"))
 SYNTHETIC_DIR = DATA_DIR / "synthetic"  # the embedded default data set, made by `fer synth`
 RESULTS_DIR = ROOT / "results"
 RUNS_DIR = RESULTS_DIR / "runs"
+TABLES_DIR = RESULTS_DIR / "tables"  # one manifest per table: which runs and epochs made it
 EXECUTED_DIR = RESULTS_DIR / "executed"
 FIGURES_DIR = ROOT / "figures"
-NOTEBOOKS_DIR = ROOT / "notebooks"
-SHARED_DATA = ROOT.parent / "shared" / "data"  # real RAF-DB and UTKFace, when present
+SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"  # real RAF-DB and UTKFace, when present
+
+
+def synthetic_dir(profile: str) -> Path:
+    """The synthetic set a profile uses by default: data/synthetic (demo) or data/synthetic-<p>."""
+    return SYNTHETIC_DIR if profile in ("demo", "full") else DATA_DIR / f"synthetic-{profile}"
