@@ -193,6 +193,21 @@ PROFILES: dict[str, Profile] = {
         epoch_scale="about 1/33 (50 -> 2, 100/200/500/800/1000 -> 3/6/15/24/30)",
         synthetic={"n_train": 1500, "n_test": 500, "n_unlabelled": 300, "seed": 0},
     ),
+    "tenth": Profile(
+        name="tenth",
+        description="The report's protocol at 128x128 with every epoch count divided by 10 "
+        "(Table 1 at 5 epochs, Table 2 at 10..100, Tables 3-4 at 10): 200 epochs in all, for "
+        "real RAF-DB on one GPU in minutes (or about seven hours on a 2-core CPU).",
+        image_size=128,
+        lr_grid=(0.01, 0.001, 0.0001),
+        lr_epochs=5,
+        epochs_grid=(10, 20, 50, 80, 100),
+        depth_grid=(3, 4, 5, 6),
+        batch_grid=(128, 256, 512, 1024, 2048),
+        chosen_epochs=10,
+        epoch_scale="1/10 (50 -> 5, 100..1000 -> 10..100)",
+        data="raf-db",
+    ),
     "smoke": Profile(
         name="smoke",
         description="Tiny, for the tests: 32x32, one or two epochs, a few hundred images.",
