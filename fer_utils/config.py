@@ -129,7 +129,10 @@ REPORT_CHOICES = {
     1: {"value": 0.001, "rule": "max Val_accuracy"},
     2: {"value": 100, "rule": "max Val_accuracy"},
     3: {"value": 4, "rule": "max Val_accuracy"},
-    4: {"value": 2048, "rule": "min Discrepancy"},
+    # "the smallest Discrepancy between training and validation accuracy": a gap, so its size.
+    # (All the report's discrepancies are positive; ours can be negative when a large batch
+    # underfits and train accuracy, measured under augmentation, trails validation.)
+    4: {"value": 2048, "rule": "min |Discrepancy|"},
 }
 
 

@@ -235,8 +235,8 @@ def _same(a, b) -> bool:
 
 
 def _pick(df: pd.DataFrame, rule: str, column_suffix="") -> float:
-    if rule == "min Discrepancy":
-        return float(df["Discrepancy"].idxmin())
+    if rule == "min |Discrepancy|":
+        return float(df["Discrepancy"].abs().idxmin())
     return float(df["Val_accuracy"].idxmax())
 
 
@@ -317,7 +317,8 @@ def comparison(result: TableResult) -> pd.DataFrame:
     published = REPORT_TABLES[result.table]
     rows = []
     for v in result.mean.index:
-        pub = next((p for k, p in published.items() if math.isclose(float(k), float(v))), None)
+        eq = report_equivalent(result.table, v, result.manifest["profile"])
+        pub = next((p for k, p in published.items() if eq is not None and math.isclose(float(k), eq)), None)
         for i, col in enumerate(METRIC_COLUMNS):
             rep = pub[i] if pub is not None else np.nan
             ours = float(result.mean.loc[v, col])
@@ -390,9 +391,20 @@ def run_cli(args) -> int:
     return execute_notebooks(names=names, **exp_kwargs)
 
 
+def faces_for(data: str) -> str | None:
+    """Unlabelled faces for the sorting step: the synthetic set's own, else the UTKFace sample
+    beside the project (../shared/data), else None (the step is skipped, and says so)."""
+    own = Path(data) / "unlabelled"
+    if own.is_dir():
+        return str(own)
+    utk = paths.SHARED_DATA / "utkface-sample.zip"
+    return str(utk) if utk.exists() else None
+
+
 def execute_notebooks(names=None, profile="demo", data="", seeds=None, selection="test", chain="report") -> int:
-    """Run the notebooks in order through papermill into results/executed/. A failing notebook
-    stops the chain (its executed copy, with papermill's error banner, is kept)."""
+    """Run the notebooks in order through papermill into results/executed/, then export the
+    report. A failing notebook stops the chain (its executed copy, with papermill's error
+    banner, is kept) and the exit status is 1."""
     import papermill as pm
 
     if not data:  # make the synthetic set once, here, rather than inside a notebook
@@ -400,19 +412,32 @@ def execute_notebooks(names=None, profile="demo", data="", seeds=None, selection
     else:
         data = str(Path(data).expanduser().resolve())
     available = [n for n in NOTEBOOKS if (paths.NOTEBOOKS_DIR / f"{n}.ipynb").exists()]
-    todo = [n for n in available if names is None or n in names]
     unknown = set(names or ()) - set(available)
     if unknown:
         raise FerError(f"unknown notebook(s) {sorted(unknown)}; available: {available}")
+    todo = [n for n in available if names is None or n in names]
     out_dir = paths.EXECUTED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "data": data, "seeds": list(seeds) if seeds else [], "selection": selection, "chain": chain}
     t_all = time.perf_counter()
     for name in todo:
+        p = dict(params)
+        if name == "05_organize":
+            faces = faces_for(data)
+            if faces is None:
+                print(f"== {name}: skipped (no unlabelled faces: neither {data}/unlabelled nor {paths.SHARED_DATA}/utkface-sample.zip)")
+                continue
+            p.update(faces=faces, model_path=str(default_model_path(profile)), output=str(paths.RESULTS_DIR / "organized"))
+        if name == "06_report":
+            from .report import export_report
+
+            print("== 06_report: assembling the report (trains nothing)", flush=True)
+            export_report(profile=profile)
+            continue
         src = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
         dest = out_dir / f"{name}.ipynb"
         accepted = _notebook_parameters(src)
-        p = {k: v for k, v in params.items() if k in accepted}
+        p = {k: v for k, v in p.items() if k in accepted}
         print(f"== {name}: {p}", flush=True)
         t0 = time.perf_counter()
         try:
@@ -423,7 +448,7 @@ def execute_notebooks(names=None, profile="demo", data="", seeds=None, selection
                   f"  the executed notebook, with the error, is kept at {dest}", file=sys.stderr)
             return 1
         print(f"== {name}: done in {time.perf_counter() - t0:.0f}s -> {dest}", flush=True)
-    print(f"All {len(todo)} notebooks ran in {time.perf_counter() - t_all:.0f}s; executed copies in {out_dir}")
+    print(f"Ran {len(todo)} notebooks in {time.perf_counter() - t_all:.0f}s; executed copies in {out_dir}")
     return 0
 
 
