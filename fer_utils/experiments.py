@@ -357,14 +357,31 @@ def report_equivalent(table: int, value, profile: dict):
     return None
 
 
+def final_value(manifest: dict) -> float:
+    """The grid value of the study's final model in this table (Table 4: a batch size).
+
+    With ``chain="report"`` it is what the report chose (batch 2048), where the profile's grid
+    has it; with ``chain="selected"`` it is our pick: the held-out rule's with ``holdout``, else
+    the report's rule applied to our numbers.
+    """
+    table, picks = manifest["table"], manifest["picks"]
+    if manifest.get("chain", "report") == "report":
+        chosen = REPORT_CHOICES[table]["value"]
+        for r in manifest["rows"]:
+            eq = report_equivalent(table, r["value"], manifest["profile"])
+            if eq is not None and math.isclose(eq, float(chosen)):
+                return float(r["value"])
+    return float(picks["sound"] if picks.get("sound") is not None else picks["report"])
+
+
 def default_model_path(profile: str = "demo") -> Path:
-    """The report's chosen configuration's model from the run store (Table 4's picked row)."""
+    """The study's final model from the run store (Table 4's :func:`final_value` row)."""
     from .runs import RunStore
 
     man = read_manifest(profile, 4) or read_manifest(profile, 3)
     if man is None:
         raise FerError(f"no trained model: {manifest_path(profile, 4)} is missing. Run the experiments first (make report) or pass --model FILE.keras")
-    value = man["picks"]["report"]
+    value = final_value(man)
     row = next(r for r in man["rows"] if math.isclose(float(r["value"]), float(value)))
     return RunStore().load(row["run_id"]).model_path(row["epochs"])
 

@@ -513,19 +513,19 @@ def claims_summary(items: list[Claim]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The final model: Table 4's row picked by the report's rule, at its epochs
+# The final model: Table 4's row the study ends with (experiments.final_value), at its epochs
 
 
 def final_model(results: dict) -> dict | None:
-    """The report's final model on our results: Table 4's row picked by the report's rule
-    (min Discrepancy), at that row's epochs; its test evaluation per seed, the confusion matrix
+    """The study's final model on our results: Table 4's :func:`~fer_utils.experiments.final_value`
+    row (the report's batch 2048 under ``chain="report"``, our pick under ``"selected"``), at its epochs; its test evaluation per seed, the confusion matrix
     summed over seeds and per-class accuracy (mean, std over seeds). None without Table 4."""
     res = results.get(4)
     if res is None:
         return None
-    from .experiments import _same
+    from .experiments import _same, final_value
 
-    value = res.picks["report"]
+    value = final_value(res.manifest)
     rows = [r for r in res.manifest["rows"] if _same(r["value"], value)]
     evals, run_ids = [], []
     for r in rows:

@@ -93,3 +93,24 @@ def report_tree(tmp_path):
 @pytest.fixture
 def official_tree(tmp_path):
     return write_official_layout(tmp_path / "raf")
+
+
+def run_fer(*args, home: Path, timeout=1200):
+    """`fer ARGS` in a subprocess whose work root is ``home`` (paths are read at import)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FER_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("FER_CACHE", None)
+    return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """The whole pipeline once at the smoke profile, as `make report` runs it: synthetic data,
+    notebooks 00-05 through papermill, then the report (HTML, and PDF where Chromium exists).
+    Shared by the experiment, organize and report tests. Returns (home, stdout)."""
+    home = tmp_path_factory.mktemp("smoke_home")
+    out = run_fer("run", "--profile", "smoke", home=home)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    return home, out.stdout

@@ -10,29 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RAF_ZIP, needs_raf
+from conftest import RAF_ZIP, needs_raf, run_fer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = "01_learning_rate,02_epochs,03_network_depth,04_batch_size"
 
 
 def fer(*args, home: Path, timeout=900):
-    env = dict(os.environ, FER_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_fer(*args, home=home, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def smoke_home(tmp_path_factory):
-    """Run the four experiment notebooks once at the smoke profile (shared by the tests below)."""
-    home = tmp_path_factory.mktemp("home")
-    out = fer("run", "--profile", "smoke", "--notebooks", EXPERIMENTS, home=home)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return home, out.stdout
+def smoke_home(smoke_study):
+    """All notebooks once at the smoke profile (conftest.smoke_study)."""
+    return smoke_study
 
 
 def test_four_notebooks_run_and_write_their_tables(smoke_home):
     home, stdout = smoke_home
-    for name in EXPERIMENTS.split(","):
+    for name in ("00_data", *EXPERIMENTS.split(","), "05_organize", "06_report"):
         nb = json.loads((home / "results" / "executed" / f"{name}.ipynb").read_text())
         assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
     for t in (1, 2, 3, 4):

@@ -145,20 +145,10 @@ def test_scaled_epochs_are_matched_to_the_reports_rows():
 # The whole export, on smoke results
 
 
-def _fer(*args, env):
-    return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], env=env, capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
-def smoke_report(tmp_path_factory):
-    home = tmp_path_factory.mktemp("fer_home")
-    env = {**os.environ, "FER_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("FER_CACHE", None)
-    r = _fer("run", "--profile", "smoke", "--notebooks", NOTEBOOKS, env=env)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    r = _fer("report", "--profile", "smoke", env=env)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return home, r.stdout
+def smoke_report(smoke_study):
+    """`fer run --profile smoke` ends by exporting the report (see conftest.smoke_study)."""
+    return smoke_study
 
 
 def test_report_html_is_complete_and_self_contained(smoke_report):
