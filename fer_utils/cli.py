@@ -235,9 +235,14 @@ def _organize(args) -> int:
             from .experiments import default_model_path
 
             model = default_model_path()
+    from .organize import contact_sheets
+
     summary = organize(args.input, args.output, model, min_confidence=args.min_confidence,
                        batch_size=args.batch_size, detect_faces=args.detect_faces)
     print(summary)
+    sheets = contact_sheets(args.output)
+    if sheets:
+        print(f"Contact sheets ({len(sheets)}): {sheets[0].parent}/organize_<Class>.png")
     return 0
 
 

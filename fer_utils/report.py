@@ -646,10 +646,12 @@ def run_times(results: dict) -> pd.DataFrame:
     rows = []
     for d in seen.values():
         run = d["_run"]
+        where = next((ev.get("trained_with") for ev in run.metrics.get("evaluations", {}).values() if ev.get("trained_with")), None)
         rows.append({"run": d["run"], "tables": ", ".join(map(str, d["tables"])),
                      "epochs used": ", ".join(map(str, sorted(d["epochs used"]))),
-                     "epochs trained": run.epochs_done, "wall time (s)": round(run.wall_seconds(), 1)})
-    df = pd.DataFrame(rows, columns=["run", "tables", "epochs used", "epochs trained", "wall time (s)"])
+                     "epochs trained": run.epochs_done, "wall time (s)": round(run.wall_seconds(), 1),
+                     "trained on": f"{where['backend']}, {where.get('device', '?')}" if where else "not recorded"})
+    df = pd.DataFrame(rows, columns=["run", "tables", "epochs used", "epochs trained", "wall time (s)", "trained on"])
     return df.set_index("run")
 
 

@@ -269,9 +269,29 @@ def _read_metrics(run_dir: Path) -> dict:
     return {"evaluations": {}}
 
 
+def trained_with() -> dict:
+    """Where epochs are being trained: backend, versions, machine and device (provenance)."""
+    import platform
+
+    import keras
+
+    info = {"backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version(),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"}
+    try:
+        if info["backend"] == "jax":
+            import jax
+
+            info["device"] = ", ".join(sorted({d.device_kind for d in jax.devices()}))
+        else:
+            info["device"] = "CPU"
+    except Exception:  # noqa: BLE001 - provenance is best effort
+        pass
+    return info
+
+
 def _record_evaluation(run_dir, metrics, epoch, row, model, x_te, y_te, class_names, cfg):
     test = evaluate(model, x_te, y_te, class_names)
-    metrics["evaluations"][str(epoch)] = {"final_row": final_row(row), "test": test}
+    metrics["evaluations"][str(epoch)] = {"final_row": final_row(row), "test": test, "trained_with": trained_with()}
     metrics["run_id"] = cfg.run_id
     atomic_write_json(run_dir / "metrics.json", metrics)
 
