@@ -479,7 +479,7 @@ def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str
 
 def _progress(total, desc, enabled):
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in notebooks
 
         return tqdm(total=total, desc=desc, unit="img", disable=not enabled or total < 500, mininterval=1.0)
     except ImportError:  # pragma: no cover

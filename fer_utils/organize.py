@@ -548,7 +548,7 @@ def _submit(pool, src: _Input, rels, size, detect_faces):
 
 
 def _progress(total, initial, enabled):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in notebooks
 
     return tqdm(total=total, initial=initial, desc="organize", unit="img", disable=not enabled, mininterval=0.5)
 
