@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     syn = sub.add_parser("synth", help="generate the synthetic stand-in data set")
     syn.add_argument("--out", required=True, help="output folder (created; never overwrites foreign files)")
-    syn.add_argument("--n-train", type=_positive_int, default=2000)
+    syn.add_argument("--n-train", type=_positive_int, default=1500, help="default 1500 (the demo profile)")
     syn.add_argument("--n-test", type=_positive_int, default=500)
-    syn.add_argument("--n-unlabelled", type=int, default=300)
+    syn.add_argument("--n-unlabelled", type=int, default=300, help="faces for the sorting step (no labels in their paths)")
     syn.add_argument("--seed", type=int, default=0)
 
     run = sub.add_parser("run", help="run the experiment notebooks through papermill")
