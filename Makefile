@@ -9,6 +9,7 @@ PROFILE ?= demo
 DATA    ?=
 SEEDS   ?=
 SELECTION ?= test
+CHAIN ?= report
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 
 help: ## list the targets, one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: PROFILE=demo|smoke|full  DATA=/path/to/RAF-DB(.zip)  SEEDS=0,1,2  SELECTION=test|holdout"
+	@echo "  variables: PROFILE=demo|smoke|tenth|full  DATA=/path/to/RAF-DB(.zip)  SEEDS=0,1,2  SELECTION=test|holdout  CHAIN=report|selected"
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -31,7 +32,7 @@ test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 report: $(STAMP) ## data -> experiments -> sorting -> report (results/report.html, .pdf)
-	$(BIN)/fer run --profile $(PROFILE) --selection $(SELECTION) $(if $(DATA),--data $(DATA)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(BIN)/fer run --profile $(PROFILE) --selection $(SELECTION) --chain $(CHAIN) $(if $(DATA),--data $(DATA)) $(if $(SEEDS),--seeds $(SEEDS))
 
 lab: $(STAMP) ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -291,10 +291,12 @@ def _is_best(mean, std, n, col, value, name, best="max", need=2):
     if len(mean) < need or not _has(mean, value):
         have = ", ".join(f"{v:g}" for v in mean.index) or "none"
         return None, f"needs {name} {value:g} and another {name} (this grid has {have})"
-    col_v = mean[col] if best == "max" else -mean[col]
+    # The discrepancy is a gap between two accuracies: "smallest" means smallest in size.
+    vals = mean[col].abs() if col == "Discrepancy" else mean[col]
+    col_v = vals if best == "max" else -vals
     top = col_v.max()
     winners = [v for v in mean.index if math.isclose(col_v[v], top, abs_tol=1e-9)]
-    word = "Highest" if best == "max" else "Lowest"
+    word = ("Highest" if best == "max" else "Lowest") + (" |Discrepancy|" if col == "Discrepancy" else "")
     ev = f"{col}: {_listing(mean, std, col, name, n)}. {word}: " + (
         f"{name} {winners[0]:g}." if len(winners) == 1 else f"a tie between {name} {', '.join(f'{w:g}' for w in winners)}.")
     if n > 1 and len(mean) > 1:
@@ -383,9 +385,9 @@ def claim_epochs_overfit(results) -> Claim:
         if len(m) < 2:
             return None, "needs two or more epoch counts"
         first = m.index.min()
-        lo = _unique(m["Discrepancy"])
+        lo = _unique(m["Discrepancy"].abs())
         ok = lo is not None and math.isclose(float(lo), float(first))
-        return ok, f"Discrepancy: {_listing(m, s, 'Discrepancy', 'epochs', n)}. Rule: the shortest run has the smallest discrepancy."
+        return ok, f"Discrepancy: {_listing(m, s, 'Discrepancy', 'epochs', n)}. Rule: the shortest run has the smallest |discrepancy|."
     return _claim("Fewer epochs mitigate overfitting (the shortest training has the smallest discrepancy).",
                   "Table 2 text", results, 2, fn)
 
@@ -430,8 +432,9 @@ def claim_batch_large_generalise(results) -> Claim:
         if not small or not large:
             have = ", ".join(f"{v:g}" for v in m.index) or "none"
             return None, f"needs a small (128, 256) and a large (512..2048) batch size (this grid has {have})"
-        ok = max(m.loc[large, "Discrepancy"]) < min(m.loc[small, "Discrepancy"])
-        return ok, f"Discrepancy: {_listing(m, s, 'Discrepancy', 'batch', n)}. Rule: every large batch below every small one."
+        gap = m["Discrepancy"].abs()
+        ok = max(gap.loc[large]) < min(gap.loc[small])
+        return ok, f"Discrepancy: {_listing(m, s, 'Discrepancy', 'batch', n)}. Rule: every large batch below every small one, in size."
     return _claim("Larger batch sizes (512-2048) have lower discrepancy than smaller ones (128, 256).", "Table 4 text", results, 4, fn)
 
 
