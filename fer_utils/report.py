@@ -445,6 +445,12 @@ def claim_happy_best(final: dict | None) -> Claim:
         return Claim("Happy faces are classified best.", "Sorting UTKFace, Discussion", "no evaluation of the final model",
                      NOT_TESTABLE, rev, NOT_TESTABLE)
     pc = final["per_class"]["mean"].dropna()
+    predicted = np.flatnonzero(np.asarray(final["confusion"]).sum(axis=0))
+    if len(predicted) <= 1:  # a collapsed model "classifies best" whatever it always says
+        only = final["class_names"][predicted[0]] if len(predicted) else "nothing"
+        return Claim("Happy faces are classified best.", "Sorting UTKFace, Discussion",
+                     f"The final model predicts {only} for every test face (it has collapsed), so no class is "
+                     f"classified better than another in any useful sense.", NOT_TESTABLE, rev, NOT_TESTABLE)
     top = _unique(pc, "max")
     ev = ("Per-class test accuracy of the final model: " + "; ".join(f"{c} {a:.3f}" for c, a in pc.sort_values(ascending=False).items())
           + f". Best: {top if top is not None else 'a tie'}.")

@@ -103,12 +103,15 @@ def test_seed_noise_is_mentioned():
 
 
 def test_happy_claim_uses_per_class_accuracy():
-    def final(acc):
+    def final(acc, confusion=((9, 1), (8, 2))):
         pc = pd.DataFrame({"mean": acc, "std": 0.0, "test images": 10}, index=list(acc))
-        return {"per_class": pc}
+        return {"per_class": pc, "confusion": confusion, "class_names": list(acc)}
 
     assert report.claim_happy_best(final({"Happiness": 0.9, "Fear": 0.2})).verdict == report.SUPPORTED
     assert report.claim_happy_best(final({"Happiness": 0.5, "Fear": 0.7})).verdict == report.NOT_SUPPORTED
+    # A model that says Happiness for every face is not "best at happy faces": not testable.
+    collapsed = report.claim_happy_best(final({"Happiness": 1.0, "Fear": 0.0}, confusion=((10, 0), (10, 0))))
+    assert collapsed.verdict == report.NOT_TESTABLE and "every test face" in collapsed.evidence
     c = report.claim_happy_best(None)
     assert c.verdict == c.report_verdict == report.NOT_TESTABLE
 
