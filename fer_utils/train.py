@@ -284,6 +284,11 @@ def trained_with() -> dict:
             info["device"] = ", ".join(sorted({d.device_kind for d in jax.devices()}))
         else:
             info["device"] = "CPU"
+        from . import backend
+
+        onednn = backend.onednn_enabled()
+        if onednn is not None:  # oneDNN and Eigen round differently: a resumed run should not mix them
+            info["onednn"] = onednn
     except Exception:  # noqa: BLE001 - provenance is best effort
         pass
     return info
@@ -309,7 +314,8 @@ def train(data: Dataset, cfg: RunConfig, epochs: int, run_dir=None, verbose: boo
     return rows, final_row(rows[-1])
 
 
-def print_final(final: dict, file=sys.stdout) -> None:
+def print_final(final: dict, file=None) -> None:
+    file = file or sys.stdout  # looked up at call time (notebooks and tests replace it)
     cols = ("Loss", "Accuracy", "Val_loss", "Val_accuracy", "Discrepancy")
     print("\t".join(cols), file=file)
     print("\t".join(f"{final[c]:.4f}" for c in cols), file=file)

@@ -57,7 +57,7 @@ def test_a_tie_is_not_the_best():
 def test_minimal_discrepancy_claim_is_false_on_the_reports_own_numbers():
     c = report.claim_lr_min_discrepancy({})
     assert c.report_verdict == report.NOT_SUPPORTED
-    assert "0.0027" in c.report_evidence and "Lowest: lr 0.01" in c.report_evidence
+    assert "0.0027" in c.report_evidence and "Lowest |Discrepancy|: lr 0.01" in c.report_evidence
     ours = table(1, {0.01: {"Discrepancy": 0.2}, 0.001: {"Discrepancy": 0.05}, 0.0001: {"Discrepancy": 0.1}})
     assert report.claim_lr_min_discrepancy({1: ours}).verdict == report.SUPPORTED
 
