@@ -43,6 +43,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .errors import DataError
+from .progress import progress_bar
 
 #: Canonical class order: RAF-DB's label ids 1..7.
 CLASS_NAMES: tuple[str, ...] = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
@@ -119,7 +120,7 @@ class Source:
                         continue
                     files.append(f if rel == "." else f"{rel}/{f}")
             self.files = sorted(files)
-        self.files = [f for f in self.files if not _ignored(f)]
+        self.files = [f for f in self.files if not ignored_path(f)]
 
     def read(self, rel: str) -> bytes:
         if self._zip is not None:
@@ -147,7 +148,8 @@ class Source:
             self._zip.close()
 
 
-def _ignored(rel: str) -> bool:
+def ignored_path(rel: str) -> bool:
+    """Hidden files and folders, macOS resource forks and Windows thumbnails are not data."""
     parts = rel.split("/")
     return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1] in ("Thumbs.db", "desktop.ini")
 
@@ -456,7 +458,7 @@ def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str
         except DataError as exc:
             return str(exc)
 
-    bar = _progress(len(rels), "decode", progress)
+    bar = progress_bar(len(rels), "decode", progress and len(rels) >= 500)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         futures = []
         for i in range(len(rels)):
@@ -475,22 +477,6 @@ def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str
                 failures.append(err)
     bar.close()
     return out, ok, failures
-
-
-def _progress(total, desc, enabled):
-    try:
-        from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in notebooks
-
-        return tqdm(total=total, desc=desc, unit="img", disable=not enabled or total < 500, mininterval=1.0)
-    except ImportError:  # pragma: no cover
-        class _Null:
-            def update(self, n):
-                pass
-
-            def close(self):
-                pass
-
-        return _Null()
 
 
 # --------------------------------------------------------------------------------------------

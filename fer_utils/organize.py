@@ -44,7 +44,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .datasets import CLASS_NAMES, IMAGE_SUFFIXES, decode_image
+from .datasets import CLASS_NAMES, IMAGE_SUFFIXES, decode_image, ignored_path
+from .progress import progress_bar
 from .errors import ConfigError, DataError, FerError
 
 PREDICTIONS_CSV = "predictions.csv"
@@ -90,7 +91,7 @@ class _Input:
                 dirnames[:] = sorted(x for x in dirnames if not x.startswith(".") and (excl is None or (d / x).resolve() != excl))
                 rel = d.relative_to(path).as_posix()
                 names += [f if rel == "." else f"{rel}/{f}" for f in filenames]
-        names = sorted(n for n in names if not _ignored(n))
+        names = sorted(n for n in names if not ignored_path(n))
         self.files = [n for n in names if n.lower().endswith(IMAGE_SUFFIXES)]
         self.skipped = len(names) - len(self.files)
 
@@ -114,11 +115,6 @@ class _Input:
     def close(self):
         if self._zip is not None:
             self._zip.close()
-
-
-def _ignored(rel: str) -> bool:
-    parts = rel.split("/")
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1] in ("Thumbs.db", "desktop.ini")
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,7 +434,7 @@ def organize(
     if not journal_path.exists():
         atomic_write_text(journal_path, ",".join(["stamp", *_columns(class_names)]) + "\n")
 
-    bar = _progress(len(src.files), resumed, progress)
+    bar = progress_bar(len(src.files), "organize", progress, initial=resumed, mininterval=0.5)
     workers = workers or max(2, min(8, (os.cpu_count() or 1) * 2))
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool, open(journal_path, "a", encoding="utf-8", newline="") as journal:
@@ -545,12 +541,6 @@ def _submit(pool, src: _Input, rels, size, detect_faces):
                 continue
         futures.append(pool.submit(work, rel, data))
     return futures
-
-
-def _progress(total, initial, enabled):
-    from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in notebooks
-
-    return tqdm(total=total, initial=initial, desc="organize", unit="img", disable=not enabled, mininterval=0.5)
 
 
 def _write_csv(path: Path, header, rows) -> None:

@@ -78,6 +78,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from .datasets import CLASS_NAMES, SYNTHETIC_MARKER
 from .errors import DataError
+from .progress import progress_bar
 
 #: Bump when the drawing changes, so a rerun over an older set regenerates it.
 GENERATOR_VERSION = 2  # 2: stronger, larger expression cues for the few-step demo profile
@@ -669,7 +670,7 @@ def _write_set(root: Path, params: dict, progress: bool) -> dict:
         path.write_bytes(data)
         return split, name, meta
 
-    bar = _progress_bar(len(jobs), progress)
+    bar = progress_bar(len(jobs), "synth", progress)
     # Threads: PIL's resize, filters and JPEG encoder release the GIL; every image has its own
     # generator, so the order threads finish in does not change a byte.
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
@@ -684,22 +685,6 @@ def _write_set(root: Path, params: dict, progress: bool) -> dict:
         w.writerow(["file", "label", "age"])
         w.writerows(truth)
     return counts
-
-
-def _progress_bar(total, enabled):
-    try:
-        from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in notebooks
-
-        return tqdm(total=total, desc="synth", unit="img", disable=not enabled, mininterval=1.0)
-    except ImportError:  # pragma: no cover
-        class _Null:
-            def update(self, n):
-                pass
-
-            def close(self):
-                pass
-
-        return _Null()
 
 
 def _readme(params: dict, counts: dict) -> str:
