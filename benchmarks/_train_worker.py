@@ -10,7 +10,6 @@ threads [intra, inter], mixed (policy name), configure (call backend.configure_p
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -76,7 +75,7 @@ def main() -> None:
             print(depth, out["results"][str(depth)], flush=True)
     else:
         from fer_utils.model import build_model
-        from fer_utils.train import _batches, split_for
+        from fer_utils.train import _batches
 
         t0 = time.perf_counter()
         ds = bl.load_raf(size=size)

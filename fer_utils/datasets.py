@@ -32,7 +32,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import time
 import zipfile

@@ -136,8 +136,6 @@ def _save(model, path: Path) -> None:
 
 def evaluate(model, x, y, class_names, batch_size=256) -> dict:
     """Loss, accuracy, confusion matrix (rows = true class) and per-class accuracy."""
-    import keras
-
     probs = model.predict(_batches(x, y, batch_size, len(class_names)), verbose=0)
     pred = probs.argmax(1)
     k = len(class_names)
@@ -147,7 +145,6 @@ def evaluate(model, x, y, class_names, batch_size=256) -> dict:
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
     per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else float("nan")) for i, c in enumerate(class_names)}
     valid = [v for v in per_class.values() if not math.isnan(v)]
-    del keras
     return {
         "loss": loss,
         "accuracy": float((pred == y).mean()),

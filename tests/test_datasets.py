@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import RAF_ZIP, needs_raf, write_official_layout, write_report_layout, zip_tree
+from conftest import RAF_ZIP, needs_raf, zip_tree
 from fer_utils import datasets
 from fer_utils.datasets import CLASS_NAMES, decode_image
 from fer_utils.errors import DataError

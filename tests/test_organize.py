@@ -21,7 +21,7 @@ from PIL import Image
 
 from fer_utils import organize as org
 from fer_utils.errors import ConfigError, FerError
-from fer_utils.organize import confidence_by_age, contact_sheets, organize, parse_utkface_name, read_predictions
+from fer_utils.organize import confidence_by_age, contact_sheets, organize, parse_utkface_name
 
 ROOT = Path(__file__).resolve().parents[1]
 META = {org.PREDICTIONS_CSV, org.ERRORS_CSV, org.JOURNAL, org.STATE}

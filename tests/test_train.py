@@ -95,7 +95,6 @@ KILL_SCRIPT = textwrap.dedent(
 
 
 def test_killed_run_resumes_without_gap_or_duplicate(report_tree, tmp_path):
-    from fer_utils import paths
 
     cache = str(tmp_path / "_cache")
     run_dir = tmp_path / "killed"
