@@ -312,13 +312,9 @@ def curves(result: TableResult) -> pd.DataFrame:
 
 def comparison(result: TableResult) -> pd.DataFrame:
     """Report's published value, reproduced value and difference for every cell."""
-    from .config import REPORT_TABLES
-
-    published = REPORT_TABLES[result.table]
     rows = []
     for v in result.mean.index:
-        eq = report_equivalent(result.table, v, result.manifest["profile"])
-        pub = next((p for k, p in published.items() if eq is not None and math.isclose(float(k), eq)), None)
+        pub = published_row(result.table, v, result.manifest["profile"])
         for i, col in enumerate(METRIC_COLUMNS):
             rep = pub[i] if pub is not None else np.nan
             ours = float(result.mean.loc[v, col])
@@ -343,6 +339,17 @@ def said_vs_got(result: TableResult) -> str:
     if result.picks.get("sound") is not None:
         s += f" On the held-out validation split (max Val_accuracy) the pick is {fmt(result.picks['sound'])}."
     return s
+
+
+def published_row(table: int, value, profile: dict):
+    """The report's published (Loss, Accuracy, Val_loss, Val_accuracy, Discrepancy) for the
+    row at ``value`` of the profile's grid, or None where the report has no such row."""
+    from .config import REPORT_TABLES
+
+    eq = report_equivalent(table, value, profile)
+    if eq is None:
+        return None
+    return next((p for k, p in REPORT_TABLES[table].items() if math.isclose(float(k), eq)), None)
 
 
 def report_equivalent(table: int, value, profile: dict):

@@ -149,14 +149,13 @@ def comparison_table(result) -> pd.DataFrame:
     the report's published value, ours (``mean ± std`` with several seeds) and the difference
     (ours - report). Column 'Chosen by' marks the report's choice (on its row) and our picks
     (on ours). Index: (grid value, with its report equivalent in brackets where scaled; kind)."""
-    from .experiments import _same, report_equivalent
+    from .experiments import _same, published_row, report_equivalent
 
     n = _n_seeds(result)
-    pub = REPORT_TABLES[result.table]
     records, index = [], []
     for v in result.mean.index:
         eq = report_equivalent(result.table, v, result.manifest["profile"])
-        published = next((p for k, p in pub.items() if eq is not None and math.isclose(float(k), eq)), None)
+        published = published_row(result.table, v, result.manifest["profile"])
         label = _value_label(result.table, v, eq)
         rep, ours, diff = {}, {}, {}
         for i, c in enumerate(METRIC_COLUMNS):
@@ -469,13 +468,6 @@ def claims(results: dict, final: dict | None = None) -> list[Claim]:
     """Every claim the report draws from its tables, with verdicts computed from ``results``
     (``{table: TableResult}``, missing tables allowed) and from the report's own numbers."""
     return [f(results) for f in TABLE_CLAIMS] + [claim_happy_best(final)]
-
-
-def claims_frame(items: list[Claim]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"Claim (the report)": c.claim, "Where": c.where, "Verdict (ours)": c.verdict, "Evidence (ours)": c.evidence,
-          "Verdict (report's own numbers)": c.report_verdict, "Evidence (report's numbers)": c.report_evidence} for c in items],
-        index=pd.RangeIndex(1, len(items) + 1, name="#"))
 
 
 _VERDICT_COLOUR = {SUPPORTED: "#d8f0d8", NOT_SUPPORTED: "#f8d7d3", NOT_TESTABLE: "#eeeeee"}
