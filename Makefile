@@ -13,7 +13,7 @@ CHAIN ?= report
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test report experiments lab bench clean
+.PHONY: help venv test test-fast report experiments lab bench clean
 
 help: ## list the targets, one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,8 +28,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## make the virtual environment .venv (only when pyproject.toml changed)
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) ## run the whole test suite (slow tests included: training, notebooks)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the inner loop: every test not marked slow (under a minute)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 report: $(STAMP) ## data -> experiments -> sorting -> report (results/report.html, .pdf)
 	$(BIN)/fer run --profile $(PROFILE) --selection $(SELECTION) --chain $(CHAIN) $(if $(DATA),--data $(DATA)) $(if $(SEEDS),--seeds $(SEEDS))

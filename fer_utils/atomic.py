@@ -33,6 +33,47 @@ def atomic_write_json(path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
+def atomic_save_model(model, path) -> None:
+    """``model.save(path)`` atomically (the one place a Keras model is written): Keras writes a
+    temporary sibling with the same suffix, which then replaces ``path`` in one step."""
+    path = Path(path)
+    tmp = temp_path_for(path)
+    try:
+        model.save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def check_writable(path, *, suffix: str | None = None, what: str = "") -> Path:
+    """Check, before any work, that a file can be written at ``path``: the suffix, that it is not
+    a folder, and that its nearest existing folder accepts a new file. Raises
+    :class:`~fer_utils.errors.FerError` naming ``what`` (e.g. ``--save``) and the path.
+    """
+    from .errors import FerError
+
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    if suffix and path.suffix != suffix:
+        raise FerError(f"{label}: expected a file name ending in {suffix} (e.g. {path.with_suffix(suffix).name})")
+    if path.is_dir():
+        raise FerError(f"{label}: is a folder; expected a file name ending in {suffix or 'a suffix'}")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FerError(f"{label}: {parent} is a file, not a folder; choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".fer-write-check.")
+    except OSError as exc:
+        raise FerError(f"{label}: cannot write in {parent} ({exc.strerror}); choose a writable folder") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
 def temp_path_for(path) -> Path:
     """A temporary sibling of ``path`` (same file system, so ``os.replace`` is atomic)."""
     path = Path(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 #: Environment defaults that make training faster on CPU, set by :func:`configure_performance`
 #: (``setdefault``: a value the user exported wins). Measured in benchmarks/RESULTS.md.
@@ -26,19 +27,158 @@ def make_deterministic() -> None:
     """Ask the backend for deterministic kernels (same seed, same numbers on CPU).
 
     TensorFlow needs ``enable_op_determinism``; JAX on CPU is deterministic already.
+
+    Under JAX, float32 matrix products and convolutions run at ``"highest"`` precision (true
+    float32), unless ``JAX_DEFAULT_MATMUL_PRECISION`` is exported: JAX's default on GPUs rounds
+    their inputs to bfloat16/TF32, which is another computation than the report's float32
+    (on CPU it changes nothing). The setting is recorded in every run's provenance.
     """
     if name() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+    elif name() == "jax" and "JAX_DEFAULT_MATMUL_PRECISION" not in os.environ:
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
+#: Environment that keeps TensorFlow's and XLA's C++ start-up chatter (cudart_stub, absl's
+#: "before InitializeLog" line, the oneDNN notice, cuDNN/cuBLAS factory registration) off the
+#: terminal. Set in the environment, so papermill's kernels inherit it too.
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow's C++ logging: errors only... and not even those
+    "TF_CPP_MIN_VLOG_LEVEL": "0",
+    "GRPC_VERBOSITY": "ERROR",
+    "GLOG_minloglevel": "3",  # glog/absl-style loggers that read it (XLA)
+    "ABSL_MIN_LOG_LEVEL": "3",
+}
 
 
 def quiet() -> None:
     """Silence the backend's C++ start-up chatter (it would land in notebooks and reports), and
-    apply :func:`configure_performance` (every entry point calls this before Keras loads)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    apply :func:`configure_performance` (every entry point calls this before Keras loads).
+
+    A value the user exported wins (``TF_CPP_MIN_LOG_LEVEL=0 fer ...`` shows everything again).
+    """
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    try:  # Python absl (TensorFlow's Python-side warnings) to errors only, before TF loads
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with TensorFlow and JAX
+        pass
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0") and "tensorflow" not in sys.modules:
+        _silence_stderr_during_import("tensorflow")
     configure_performance()
+
+
+class _QuietImport:
+    """A one-shot import hook: the first import of ``name`` runs with file descriptor 2 pointed
+    at /dev/null. TensorFlow 2.18+ writes its C++ start-up lines (absl's "before InitializeLog",
+    the oneDNN notice, cudart_stub) before it reads TF_CPP_MIN_LOG_LEVEL, so only the descriptor
+    can keep them off the terminal and out of notebook outputs (the kernel captures descriptor
+    2). Python errors of the import still propagate (and print after the descriptor is back)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)  # one shot, and let the real finders find it
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec(module):
+            sys.stderr.flush()
+            saved = os.dup(2)
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(devnull, 2)
+                finally:
+                    os.close(devnull)
+                exec_module(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+
+        spec.loader.exec_module = quiet_exec
+        return spec
+
+
+def _silence_stderr_during_import(name: str) -> None:
+    if not any(isinstance(f, _QuietImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport(name))
+
+
+def device_info() -> dict:
+    """``{"device": "cpu"|"gpu", "device_name": ...}`` of the device this process trains on."""
+    if name() == "jax":
+        import jax
+
+        devs = jax.devices()
+        kind = "gpu" if devs[0].platform in ("gpu", "cuda", "rocm") else devs[0].platform
+        return {"device": kind, "device_name": ", ".join(sorted({d.device_kind for d in devs})), "device_count": len(devs)}
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            names = []
+            for d in tf.config.list_physical_devices("GPU"):
+                try:
+                    names.append(tf.config.experimental.get_device_details(d).get("device_name", d.name))
+                except Exception:  # noqa: BLE001 - details are optional
+                    names.append(d.name)
+            return {"device": "gpu", "device_name": ", ".join(sorted(set(names))), "device_count": len(gpus)}
+    return {"device": "cpu", "device_name": _cpu_name(), "device_count": 1}
+
+
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def matmul_precision() -> str:
+    """How this backend multiplies float32 matrices: JAX's ``jax_default_matmul_precision``
+    (``default`` means bfloat16/TF32 passes on GPUs and TPUs, exact float32 on CPU) or
+    TensorFlow's TF32 switch (``tf32`` when it is on and a GPU trains: on Ampere+ GPUs matmuls
+    and convs round their inputs to 10 mantissa bits; ``float32`` otherwise, CPUs included,
+    where the switch does nothing; :func:`tf32_enabled` gives the switch itself)."""
+    if name() == "jax":
+        import jax
+
+        return str(jax.config.jax_default_matmul_precision or "default")
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        on_gpu = bool(tf.config.list_logical_devices("GPU"))
+        return "tf32" if on_gpu and tf.config.experimental.tensor_float_32_execution_enabled() else "float32"
+    return "unknown"
+
+
+def tf32_enabled() -> bool | None:
+    """TensorFlow's ``enable_tensor_float_32_execution`` state (None: not TensorFlow)."""
+    if name() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return bool(tf.config.experimental.tensor_float_32_execution_enabled())
 
 
 def configure_performance() -> dict:

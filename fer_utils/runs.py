@@ -1,28 +1,34 @@
 """The run store: ``results/runs/<run id>/``, one folder per configuration (without epochs).
 
 Asking for E epochs of a configuration that already has E or more costs nothing; asking for
-more continues the stored run (:func:`fer_utils.train.train_run` does the work).
+more continues the stored run (:func:`fer_utils.train.train_run` does the work). The files of a
+run folder are read and named by :mod:`fer_utils.rundir` only; everyone else asks a
+:class:`Run` (``run.model_path()``, ``run.row(e)``) or the :class:`RunStore`
+(``store.latest()``), never builds a path inside a run by hand.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from . import paths, rundir
 from .config import RunConfig
-from .errors import RunStoreError
-from .train import final_row, read_history, train_run
+from .errors import FerError, RunStoreError
+from .train import final_row, train_run
 
 
 @dataclass
 class Run:
     id: str
     dir: Path
-    config: RunConfig
-    history: list[dict]
-    metrics: dict
+    config: RunConfig | None
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=lambda: {"evaluations": {}})
+    #: epochs trained by the call that returned this run (``RunStore.ensure``); 0: nothing trained
+    trained_now: int = 0
+    #: why the run cannot be read (only from ``RunStore.runs(include_corrupt=True)``); None: fine
+    problem: str | None = None
 
     @property
     def epochs_done(self) -> int:
@@ -37,17 +43,45 @@ class Run:
     def evaluation(self, epochs: int) -> dict | None:
         return self.metrics.get("evaluations", {}).get(str(epochs))
 
-    def model_path(self, epochs: int | None = None) -> Path:
+    def kept_epochs(self) -> list[int]:
+        """Epoch counts whose model was kept, in order."""
+        return [int(p.stem[len("model-e"):]) for p in rundir.kept_models(self.dir)]
+
+    def model_path(self, epochs: int | None = None, *, must_exist: bool = False) -> Path:
+        """The kept model after ``epochs`` epochs (default: the latest kept one, which must
+        exist). With ``must_exist``, a model that was not kept at ``epochs`` raises a
+        :class:`RunStoreError` listing the kept epochs."""
         if epochs is None:
-            kept = sorted(self.dir.glob("model-e*.keras"))
+            kept = rundir.kept_models(self.dir)
             if not kept:
                 raise RunStoreError(f"{self.dir}: no kept model; train the run first")
             return kept[-1]
-        return self.dir / f"model-e{epochs:04d}.keras"
+        path = rundir.model_file(self.dir, epochs)
+        if must_exist and not path.exists():
+            kept = self.kept_epochs()
+            raise RunStoreError(
+                f"{self.dir}: no model kept at epoch {epochs} (kept: {', '.join(map(str, kept)) or 'none'}; "
+                f"{self.epochs_done} epochs trained); ask for one of the kept epoch counts"
+            )
+        return path
 
     def wall_seconds(self, epochs: int | None = None) -> float:
         rows = self.history if epochs is None else self.history[:epochs]
         return float(sum(r["seconds"] for r in rows))
+
+
+def load_run(run_dir) -> Run:
+    """The run stored in the folder ``run_dir`` (inside the store or not)."""
+    d = Path(run_dir)
+    cfg_dict = rundir.read_config(d)
+    if cfg_dict is None:
+        raise RunStoreError(f"{d}: no such run (no {rundir.CONFIG}); list runs with 'fer runs' or train it first")
+    try:
+        cfg = RunConfig.from_dict(cfg_dict)
+    except (FerError, TypeError, ValueError) as exc:
+        raise RunStoreError(f"{d / rundir.CONFIG}: not a configuration of this package ({exc}); "
+                            f"delete the run folder {d} to retrain it") from None
+    return Run(d.name, d, cfg, rundir.read_history(d), rundir.read_metrics(d))
 
 
 class RunStore:
@@ -57,28 +91,61 @@ class RunStore:
     def path(self, cfg: RunConfig) -> Path:
         return self.root / cfg.run_id
 
-    def ensure(self, cfg: RunConfig, epochs: int, data, keep_epochs=(), verbose=True) -> Run:
-        """The run of ``cfg`` with at least ``epochs`` epochs, training only what is missing."""
-        train_run(self.path(cfg), cfg, data, epochs, keep_epochs=keep_epochs, verbose=verbose)
-        return self.load(cfg.run_id)
+    def ensure(self, cfg: RunConfig, epochs: int, data, keep_epochs=(), verbose=True, *, run_dir=None) -> Run:
+        """The run of ``cfg`` with at least ``epochs`` epochs, training only what is missing.
+
+        ``run_dir`` puts the run in another folder than the store's (``fer train --run-dir``).
+        The returned run's ``trained_now`` says how many epochs this call trained.
+        """
+        d = Path(run_dir) if run_dir is not None else self.path(cfg)
+        before = len(rundir.read_history(d)) if d.is_dir() else 0
+        train_run(d, cfg, data, epochs, keep_epochs=keep_epochs, verbose=verbose)
+        run = load_run(d)
+        run.trained_now = max(0, run.epochs_done - before)
+        return run
 
     def epochs_done(self, cfg: RunConfig) -> int:
-        return len(read_history(self.path(cfg)))
+        return len(rundir.read_history(self.path(cfg)))
 
     def load(self, run_id: str) -> Run:
-        d = self.root / run_id
-        cfg_path = d / "config.json"
-        if not cfg_path.exists():
-            raise RunStoreError(f"{d}: no such run (no config.json); list runs with 'fer runs' or train it first")
-        cfg = RunConfig.from_dict(json.loads(cfg_path.read_text()))
-        metrics_path = d / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {"evaluations": {}}
-        return Run(run_id, d, cfg, read_history(d), metrics)
+        return load_run(self.root / run_id)
 
     def get(self, cfg: RunConfig) -> Run | None:
-        return self.load(cfg.run_id) if (self.path(cfg) / "config.json").exists() else None
+        return self.load(cfg.run_id) if rundir.is_run(self.path(cfg)) else None
 
-    def runs(self) -> list[Run]:
-        if not self.root.exists():
+    def runs(self, include_corrupt: bool = False) -> list[Run]:
+        """Every run, by id. A damaged run raises, or with ``include_corrupt`` is listed with its
+        ``problem`` set (and no config)."""
+        if not self.root.is_dir():
             return []
-        return [self.load(p.name) for p in sorted(self.root.iterdir()) if (p / "config.json").exists()]
+        out = []
+        for p in sorted(self.root.iterdir()):
+            if not rundir.is_run(p):
+                continue
+            try:
+                out.append(self.load(p.name))
+            except RunStoreError as exc:
+                if not include_corrupt:
+                    raise
+                out.append(Run(p.name, p, None, problem=str(exc)))
+        return out
+
+    def latest(self) -> Run:
+        """The run whose newest kept model is the most recent (ties: by path). Damaged runs are
+        skipped; none with a kept model is a :class:`RunStoreError` saying what to do."""
+        best, best_key = None, None
+        for run in self.runs(include_corrupt=True):
+            if run.problem:
+                continue
+            kept = rundir.kept_models(run.dir)
+            if not kept:
+                continue
+            key = (kept[-1].stat().st_mtime_ns, str(kept[-1]))
+            if best_key is None or key > best_key:
+                best, best_key = run, key
+        if best is None:
+            raise RunStoreError(
+                f"{self.root}: no trained model (no run with a kept model). Run the experiments first "
+                f"('make report' or 'fer train --data PATH'), or pass a model file"
+            )
+        return best

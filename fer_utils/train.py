@@ -5,38 +5,30 @@ augmentation's random stream are re-derived from ``(seed, epoch)`` only. So the 
 of a longer run ARE the E-epoch run, and a run resumed from its checkpoint continues exactly
 as if it had never stopped. (On CPU; TensorFlow's op determinism is switched on.)
 
-Files of a run directory (see :mod:`fer_utils.runs`):
-
-``config.json``    the :class:`~fer_utils.config.RunConfig`
-``history.csv``    one row per finished epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds
-``checkpoint.keras`` the model and optimizer after the last finished epoch (for resuming)
-``model-eNNNN.keras`` the model after epoch NNNN, kept for the epoch counts a table asked for
-``metrics.json``   per kept epoch: final-row metrics, and the test evaluation (confusion matrix)
-
-Each file is written atomically; the checkpoint before the history row that it belongs to. A
-kill at any instant leaves a run that resumes with no gap and no duplicate epoch.
+Files. A run directory's files (config, history, checkpoint, kept models, metrics) are named,
+written and read by :mod:`fer_utils.rundir` only; this module trains. Each file is written
+atomically; the checkpoint before the history row that it belongs to. A kill at any instant
+leaves a run that resumes with no gap and no duplicate epoch. A call that fails before its
+first epoch finishes removes the run folder if (and only if) that call created it.
 """
 
 from __future__ import annotations
 
-import csv
-import fcntl
-import json
 import math
 import os
+import shutil
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_json, atomic_write_text, temp_path_for
+from . import rundir
+from .atomic import atomic_save_model
 from .config import RunConfig
 from .datasets import Dataset, stratified_split
 from .errors import ConfigError, RunStoreError
-
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+from .rundir import HISTORY_COLUMNS, read_history  # noqa: F401  (re-exported: the history's columns and reader)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -78,41 +70,6 @@ def _batches(x, y, batch_size, num_classes, order=None):
     return Batches()
 
 
-@contextmanager
-def _locked(run_dir: Path):
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunStoreError(
-                f"{run_dir}: another process is training this run right now; wait for it or stop it"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def read_history(run_dir) -> list[dict]:
-    path = Path(run_dir) / "history.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
-    for i, r in enumerate(rows, 1):
-        if r["epoch"] != i:
-            raise RunStoreError(f"{path}: epochs are not 1..{len(rows)} in order (row {i} says {r['epoch']}); the run is corrupt, move it away to retrain")
-    return rows
-
-
-def _write_history(run_dir: Path, rows: list[dict]) -> None:
-    lines = [",".join(HISTORY_COLUMNS)]
-    for r in rows:
-        lines.append(",".join(str(r["epoch"]) if k == "epoch" else repr(float(r[k])) for k in HISTORY_COLUMNS))
-    atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
-
-
 def final_row(row: dict) -> dict:
     """The report's columns from a history row; Discrepancy = accuracy - val_accuracy."""
     return {
@@ -122,16 +79,6 @@ def final_row(row: dict) -> dict:
         "Val_accuracy": row["val_accuracy"],
         "Discrepancy": row["accuracy"] - row["val_accuracy"],
     }
-
-
-def _save(model, path: Path) -> None:
-    tmp = temp_path_for(path)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def evaluate(model, x, y, class_names, batch_size=256) -> dict:
@@ -173,29 +120,47 @@ def train_run(
     counts whose model is kept (``model-eNNNN.keras``) and evaluated on the test split, e.g.
     every row of Table 2. ``stop_after`` (tests only) stops after that many new epochs.
     """
-    import keras
+    from .model import feature_map_sizes
 
-    from . import backend
-    from .model import augmentation_layer, build_model
-
+    # Everything that can be checked is checked before the run folder exists.
     if data.fingerprint != cfg.data:
         raise ConfigError(f"run config is for data {cfg.data[:12]}, but the data set given is {data.fingerprint[:12]} ({data.source})")
     if data.image_size != cfg.image_size:
         raise ConfigError(f"run config wants {cfg.image_size}px images, the data set was loaded at {data.image_size}px")
     if epochs < 1:
         raise ConfigError(f"epochs {epochs!r}: expected 1 or more")
+    feature_map_sizes(cfg.depth, cfg.image_size)  # a depth too deep for the image size fails here
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunStoreError(f"{run_dir}: is a file, not a run folder; choose another --run-dir or move that file away")
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # folders this call will make
+    try:
+        return _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after)
+    except BaseException:
+        if created and run_dir.is_dir() and not (run_dir / rundir.HISTORY).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # ours alone: this call made the folder, no epoch finished
+            for parent in created[1:]:  # and the empty parents it made (rmdir: never one another run filled)
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+        raise
+
+
+def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after):
+    from . import backend
+    from .model import augmentation_layer, build_model
+
     keep = sorted({int(e) for e in keep_epochs if int(e) <= epochs} | {int(epochs)})
-    with _locked(run_dir):
-        cfg_path = run_dir / "config.json"
-        if cfg_path.exists():
-            stored = json.loads(cfg_path.read_text())
-            if stored != cfg.to_dict():
-                raise RunStoreError(f"{cfg_path}: holds a different configuration than {cfg.run_id}; move that folder away")
-        else:
-            atomic_write_json(cfg_path, cfg.to_dict())
-        rows = read_history(run_dir)
-        metrics = _read_metrics(run_dir)
+    with rundir.locked(run_dir):
+        stored = rundir.read_config(run_dir)
+        if stored is None:
+            rundir.write_config(run_dir, cfg.to_dict())
+        elif stored != cfg.to_dict():
+            raise RunStoreError(f"{run_dir / rundir.CONFIG}: holds a different configuration than {cfg.run_id}; "
+                                f"choose another --run-dir or move that folder away")
+        rows = rundir.read_history(run_dir)
+        metrics = rundir.read_metrics(run_dir)
         missing_keep = [e for e in keep if e <= len(rows) and str(e) not in metrics["evaluations"]]
         if len(rows) >= epochs and not missing_keep:
             return rows[:epochs]
@@ -203,11 +168,12 @@ def train_run(
         x_tr, y_tr, x_val, y_val, x_te, y_te = split_for(cfg, data)
         k = data.num_classes
         backend.make_deterministic()
-        ckpt = run_dir / "checkpoint.keras"
+        ckpt = rundir.checkpoint_file(run_dir)
         if rows:
             if not ckpt.exists():
-                raise RunStoreError(f"{run_dir}: has {len(rows)} epochs of history but no checkpoint.keras to resume from; move the folder away to retrain")
-            model = keras.saving.load_model(ckpt)
+                raise RunStoreError(f"{run_dir}: has {len(rows)} epochs of history but no {rundir.CHECKPOINT} to resume from; "
+                                    f"delete the run folder {run_dir} to retrain it")
+            model = rundir.load_keras(ckpt, "checkpoint")
         else:
             model = build_model(cfg.depth, cfg.image_size, k, lr=cfg.lr, augment=cfg.augment, class_names=data.class_names, seed=cfg.seed)
         aug = augmentation_layer(model)
@@ -235,11 +201,11 @@ def train_run(
             ).history
             secs = time.perf_counter() - t0
             row = {"epoch": epoch + 1, **{m: float(hist[m][-1]) for m in HISTORY_COLUMNS[1:5]}, "seconds": secs}
-            _save(model, ckpt)  # checkpoint first: a kill before the history row just redoes this epoch
+            atomic_save_model(model, ckpt)  # checkpoint first: a kill before the history row just redoes this epoch
             if epoch + 1 in keep:
-                _save(model, run_dir / f"model-e{epoch + 1:04d}.keras")
+                atomic_save_model(model, rundir.model_file(run_dir, epoch + 1))
             rows.append(row)
-            _write_history(run_dir, rows)
+            rundir.write_history(run_dir, rows)
             trained += 1
             if verbose:
                 print(
@@ -252,37 +218,31 @@ def train_run(
                 _record_evaluation(run_dir, metrics, epoch + 1, row, model, x_te, y_te, data.class_names, cfg)
         for e in keep:
             if e <= len(rows) and str(e) not in metrics["evaluations"]:
-                path = run_dir / f"model-e{e:04d}.keras"
-                m = keras.saving.load_model(path) if path.exists() else (model if e == len(rows) else None)
+                path = rundir.model_file(run_dir, e)
+                m = rundir.load_keras(path) if path.exists() else (model if e == len(rows) else None)
                 if m is not None:
                     _record_evaluation(run_dir, metrics, e, rows[e - 1], m, x_te, y_te, data.class_names, cfg)
         return rows[:epochs]
 
 
-def _read_metrics(run_dir: Path) -> dict:
-    path = run_dir / "metrics.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"evaluations": {}}
-
-
 def trained_with() -> dict:
-    """Where epochs are being trained: backend, versions, machine and device (provenance)."""
+    """Where epochs are being trained (provenance): backend, versions, machine, the device
+    (``cpu`` or ``gpu`` and its name) and the matmul precision (JAX's
+    ``jax_default_matmul_precision``, TensorFlow's TF32 switch): the backends round differently,
+    so a table must say which one made it."""
     import platform
 
     import keras
 
+    from . import backend
+
     info = {"backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version(),
             "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"}
     try:
-        if info["backend"] == "jax":
-            import jax
-
-            info["device"] = ", ".join(sorted({d.device_kind for d in jax.devices()}))
-        else:
-            info["device"] = "CPU"
-        from . import backend
-
+        info.update(backend.device_info())
+        info["matmul_precision"] = backend.matmul_precision()
+        if backend.tf32_enabled() is not None:
+            info["tf32_execution"] = backend.tf32_enabled()
         onednn = backend.onednn_enabled()
         if onednn is not None:  # oneDNN and Eigen round differently: a resumed run should not mix them
             info["onednn"] = onednn
@@ -295,20 +255,7 @@ def _record_evaluation(run_dir, metrics, epoch, row, model, x_te, y_te, class_na
     test = evaluate(model, x_te, y_te, class_names)
     metrics["evaluations"][str(epoch)] = {"final_row": final_row(row), "test": test, "trained_with": trained_with()}
     metrics["run_id"] = cfg.run_id
-    atomic_write_json(run_dir / "metrics.json", metrics)
-
-
-def train(data: Dataset, cfg: RunConfig, epochs: int, run_dir=None, verbose: bool = True):
-    """Train one configuration and return ``(history_rows, final_row)``.
-
-    Without ``run_dir`` the run lives in the project's run store (results/runs/<run id>/).
-    """
-    from .runs import RunStore
-
-    store = RunStore() if run_dir is None else None
-    path = Path(run_dir) if run_dir is not None else store.path(cfg)
-    rows = train_run(path, cfg, data, epochs, verbose=verbose)
-    return rows, final_row(rows[-1])
+    rundir.write_metrics(run_dir, metrics)
 
 
 def print_final(final: dict, file=None) -> None:

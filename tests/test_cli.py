@@ -56,6 +56,46 @@ def test_data_info_json(report_tree, capsys):
     assert rep["image_sizes"] == {"24x24": 42}
 
 
+@pytest.mark.parametrize("cmd", [["train"], ["model", "summary"]])
+def test_help_shows_every_flag_with_its_default(cmd, capsys):
+    """Every option has help text, and every one with a value default shows it."""
+    from fer_utils.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[cmd[0]]
+    if len(cmd) > 1:
+        sub = sub._subparsers._group_actions[0].choices[cmd[1]]
+    with pytest.raises(SystemExit):
+        main([*cmd, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for action in sub._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, action.dest
+        if action.default not in (None, False):
+            assert f"default: {action.default}" in text, action.dest
+
+
+def test_train_defaults_are_the_reports_base_configuration():
+    """lr 0.001, depth 2, batch 64, 50 epochs: Table 1's middle row (the README says so)."""
+    from fer_utils.cli import build_parser
+
+    a = build_parser().parse_args(["train", "--data", "x"])
+    assert (a.lr, a.depth, a.batch_size, a.epochs, a.seed, a.image_size, a.selection) == (0.001, 2, 64, 50, 0, 128, "test")
+
+
+def test_no_start_up_noise(tmp_path):
+    """A real `fer model summary` prints the summary and nothing else: no TensorFlow C++ lines."""
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("TF_CPP", "GLOG", "ABSL"))}
+    out = fer("model", "summary", "--depth", "2", "--input-size", "32", cwd=tmp_path, env=env)
+    assert out.returncode == 0
+    assert out.stderr == "", out.stderr
+    assert out.stdout.startswith('Model: "report_cnn_depth2"')
+    out = fer("train", "--help", cwd=tmp_path, env=env)
+    assert out.returncode == 0 and out.stderr == "" and out.stdout.startswith("usage: fer train")
+
+
+@pytest.mark.slow
 def test_train_prints_epochs_and_final_row_and_saves(report_tree, tmp_path, capsys):
     out_model = tmp_path / "m.keras"
     rc = main(["train", "--data", str(report_tree), "--epochs", "2", "--depth", "2", "--batch-size", "8",
@@ -68,3 +108,8 @@ def test_train_prints_epochs_and_final_row_and_saves(report_tree, tmp_path, caps
 
     _, names = load_model(out_model)
     assert names[3] == "Happiness"
+    # the same command again trains nothing, and says so before the final row
+    rc = main(["train", "--data", str(report_tree), "--epochs", "2", "--depth", "2", "--batch-size", "8",
+               "--image-size", "24", "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "already has 2 epochs; nothing trained" in out and "epoch 1/2" not in out

@@ -34,6 +34,7 @@ def _metrics(rows):
     return [tuple(r[m] for m in METRICS) for r in rows]
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_and_final_row(tiny, tmp_path):
     a = train_run(tmp_path / "a", _cfg(tiny), tiny, 2, verbose=False)
     b = train_run(tmp_path / "b", _cfg(tiny), tiny, 2, verbose=False)
@@ -42,6 +43,7 @@ def test_same_seed_same_history_and_final_row(tiny, tmp_path):
     assert _metrics(a) != _metrics(c)
 
 
+@pytest.mark.slow
 def test_prefix_of_a_longer_run_is_the_shorter_run(tiny, tmp_path):
     short = train_run(tmp_path / "two", _cfg(tiny), tiny, 2, verbose=False)
     long = train_run(tmp_path / "four", _cfg(tiny), tiny, 4, verbose=False)
@@ -49,6 +51,7 @@ def test_prefix_of_a_longer_run_is_the_shorter_run(tiny, tmp_path):
     assert _metrics(long[:2]) == _metrics(short)
 
 
+@pytest.mark.slow
 def test_store_reuses_epochs_and_continues(tiny, tmp_path, capsys):
     store = RunStore(tmp_path / "runs")
     cfg = _cfg(tiny)
@@ -70,6 +73,7 @@ def test_run_id_ignores_epochs_and_depends_on_the_rest(tiny):
     assert len({a.run_id, _cfg(tiny, lr=0.01).run_id, _cfg(tiny, seed=2).run_id, _cfg(tiny, selection="holdout").run_id}) == 4
 
 
+@pytest.mark.slow
 def test_holdout_validates_on_train_and_tests_once(tiny, tmp_path):
     cfg = _cfg(tiny, selection="holdout", val_fraction=0.25)
     store = RunStore(tmp_path / "runs")
@@ -77,6 +81,15 @@ def test_holdout_validates_on_train_and_tests_once(tiny, tmp_path):
     ev = run.evaluation(1)
     assert ev["test"]["n"] == len(tiny.y_test)
     assert len(ev["test"]["confusion"]) == 7
+    # validation is a held-out quarter of TRAIN, not the test split (selection="test" fails this)
+    from fer_utils.train import split_for
+
+    x_tr, y_tr, x_val, y_val, x_te, y_te = split_for(cfg, tiny)
+    assert len(y_val) == round(0.25 * len(tiny.y_train)) != len(tiny.y_test)
+    assert len(y_tr) + len(y_val) == len(tiny.y_train) and len(y_te) == len(tiny.y_test)
+    train_rows = {x.tobytes() for x in tiny.x_train}
+    assert all(x.tobytes() in train_rows for x in x_val)
+    assert not {x.tobytes() for x in x_val} & {x.tobytes() for x in tiny.x_test}
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -94,6 +107,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_gap_or_duplicate(report_tree, tmp_path):
 
     cache = str(tmp_path / "_cache")
@@ -142,11 +156,15 @@ JAX_SCRIPT = textwrap.dedent(
     a = train_run(Path({tmp!r}) / "r1", cfg, ds, 2, verbose=True)
     b = train_run(Path({tmp!r}) / "r2", cfg, ds, 2, verbose=False)
     assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    import json
+    prov = json.loads((Path({tmp!r}) / "r1" / "metrics.json").read_text())["evaluations"]["2"]["trained_with"]
+    assert prov["backend"] == "jax" and prov["device"] == "cpu" and prov["matmul_precision"], prov
     print("JAX-OK", a[-1]["val_accuracy"])
     """
 )
 
 
+@pytest.mark.slow
 def test_smoke_training_under_jax(tmp_path):
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
@@ -156,3 +174,32 @@ def test_smoke_training_under_jax(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "JAX-OK" in out.stdout
+
+
+def test_provenance_names_backend_device_and_matmul_precision():
+    from fer_utils.train import trained_with
+
+    info = trained_with()
+    assert info["backend"] in ("tensorflow", "jax")
+    assert info["device"] in ("cpu", "gpu") and info["device_name"]
+    assert info["matmul_precision"] in ("float32", "tf32", "default", "highest", "high", "float32", "bfloat16", "tensorfloat32")
+
+
+def test_a_failed_first_epoch_leaves_no_run(tiny, tmp_path, monkeypatch):
+    """A run folder that this call created is removed when no epoch finished; its parents too
+    when they are empty; an existing folder is never touched."""
+    from fer_utils import model as model_mod
+
+    def boom(*a, **k):
+        raise RuntimeError("no memory")
+
+    monkeypatch.setattr(model_mod, "build_model", boom)
+    with pytest.raises(RuntimeError):
+        train_run(tmp_path / "store" / "run", _cfg(tiny), tiny, 1, verbose=False)
+    assert not (tmp_path / "store").exists()
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        train_run(keep, _cfg(tiny), tiny, 1, verbose=False)
+    assert (keep / "notes.txt").read_text() == "mine"
