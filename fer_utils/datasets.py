@@ -1,21 +1,8 @@
-"""Read RAF-DB (or the synthetic stand-in) into uint8 arrays, from a folder or a zip.
+"""Decode a labelled data set (RAF-DB or the synthetic stand-in) into uint8 arrays, with a cache.
 
-Three layouts are recognised (see ``../shared/data/README.md`` and the project README):
-
-``official``
-    ``basic/EmoLabel/list_patition_label.txt`` ("train_00001.jpg 5" per line, labels 1..7) and
-    ``basic/Image/aligned/train_00001_aligned.jpg``. Note the official quirk: the label file
-    names ``train_00001.jpg``, the file on disk is ``train_00001_aligned.jpg``.
-``csv``
-    The popular re-packaging: ``DATASET/{train,test}/{1..7}/<name>_aligned.jpg`` with
-    ``train_labels.csv`` / ``test_labels.csv`` (columns ``image,label``).
-``report``
-    The course report's ``class/{train,test}/<ClassName>/<file>``, one folder per class, as
-    Keras' ``flow_from_directory`` wants it.
-
-Whatever the layout, labels are mapped by class NAME onto one canonical order, RAF-DB's own
-(:data:`CLASS_NAMES`). ``flow_from_directory`` would have ordered classes alphabetically; we do
-not, so that label 0 is Surprise everywhere.
+Where the files are is :mod:`fer_utils.sources` (a folder or a zip) and which label each gets is
+:mod:`fer_utils.layouts` (the three RAF-DB layouts, and a plain tree of class folders when one
+split is asked for); this module decodes them and keeps the result.
 
 Images are decoded to RGB (grayscale, palette, RGBA, CMYK and 16-bit inputs are converted the
 way the legacy Keras loader converted them: ``PIL.Image.convert("RGB")``, which drops alpha),
@@ -23,18 +10,20 @@ resized with NEAREST to ``image_size`` (what ``flow_from_directory(target_size=.
 RAF-DB's 100x100 crops are upsampled to 128x128), and kept as uint8. Decoded arrays are cached
 on disk (:data:`fer_utils.paths.CACHE_DIR`), keyed by the source, its size and modification
 times, and the image size, so the second load of full RAF-DB takes seconds.
+
+Two ways in: :func:`load` (both splits, for training; or ``split="test"`` for "the labelled
+faces of whatever this is", which a model is evaluated on) and :func:`info` (counts without
+decoding, what ``fer data info`` prints).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 import os
 import shutil
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -42,376 +31,37 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .errors import DataError
-from .progress import progress_bar
-
-#: Canonical class order: RAF-DB's label ids 1..7.
-CLASS_NAMES: tuple[str, ...] = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
-RAF_ID_TO_NAME = {i + 1: name for i, name in enumerate(CLASS_NAMES)}
-
-#: Folder names other tools use for the same classes (matched case-insensitively).
-CLASS_ALIASES = {
-    "surprise": "Surprise", "surprised": "Surprise",
-    "fear": "Fear", "fearful": "Fear", "scared": "Fear",
-    "disgust": "Disgust", "disgusted": "Disgust",
-    "happiness": "Happiness", "happy": "Happiness", "joy": "Happiness",
-    "sadness": "Sadness", "sad": "Sadness",
-    "anger": "Anger", "angry": "Anger",
-    "neutral": "Neutral",
-}
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
-SPLITS = ("train", "test")
-DEFAULT_IMAGE_SIZE = 128
-CACHE_VERSION = 1
-#: A data set whose root holds this file says it is synthetic (written by ``fer synth``).
-SYNTHETIC_MARKER = "SYNTHETIC.md"
-
-LAYOUT_HELP = (
-    "expected one of: (1) official RAF-DB 'basic/EmoLabel/list_patition_label.txt' with "
-    "'basic/Image/aligned/'; (2) 'DATASET/{train,test}/{1..7}/' with 'train_labels.csv' and "
-    "'test_labels.csv'; (3) the report's 'class/{train,test}/<ClassName>/' (e.g. "
-    "class/train/Happiness/). See the README section 'Where to put RAF-DB'"
+from .layouts import (  # noqa: F401 - re-exported: the names every other module imports from here
+    CLASS_ALIASES,
+    CLASS_NAMES,
+    LAYOUT_HELP,
+    RAF_ID_TO_NAME,
+    SPLITS,
+    SYNTHETIC_MARKER,
+    canonical_class,
+    detect,
 )
+from .progress import progress_bar
+from .sources import IMAGE_SUFFIXES, Source, ignored_path  # noqa: F401 - re-exported
 
-
-def canonical_class(name: str) -> str | None:
-    """Map a folder or label name onto :data:`CLASS_NAMES`, or None.
-
-    >>> canonical_class("happy"), canonical_class("Neutral"), canonical_class("cat")
-    ('Happiness', 'Neutral', None)
-    """
-    return CLASS_ALIASES.get(name.strip().lower())
-
-
-# --------------------------------------------------------------------------------------------
-# A source: a folder or a zip, seen as a list of posix paths and a way to read them.
-
-
-class Source:
-    """Read-only view of a folder or a zip file as relative posix paths."""
-
-    def __init__(self, path):
-        self.path = Path(path).expanduser()
-        if not self.path.exists():
-            raise DataError(
-                f"{self.path}: no such file or folder. Expected RAF-DB (or a synthetic set made by "
-                f"'fer synth') as a folder or a .zip; fix the path, or run 'fer synth --out "
-                f"data/synthetic' to make the embedded default"
-            )
-        self.is_zip = self.path.is_file()
-        self._zip = None
-        if self.is_zip:
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except zipfile.BadZipFile as exc:
-                raise DataError(
-                    f"{self.path}: not a readable zip ({exc}). Expected a folder or a .zip holding "
-                    f"RAF-DB; re-download or unpack it and pass the folder"
-                ) from None
-            self.files = sorted(n for n in self._zip.namelist() if not n.endswith("/"))
-        else:
-            files = []
-            for dirpath, dirnames, filenames in os.walk(self.path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                rel = Path(dirpath).relative_to(self.path).as_posix()
-                for f in filenames:
-                    if f.startswith("."):
-                        continue
-                    files.append(f if rel == "." else f"{rel}/{f}")
-            self.files = sorted(files)
-        self.files = [f for f in self.files if not ignored_path(f)]
-
-    def read(self, rel: str) -> bytes:
-        if self._zip is not None:
-            return self._zip.read(rel)
-        return (self.path / rel).read_bytes()
-
-    def display(self, rel: str) -> str:
-        return f"{self.path}!{rel}" if self.is_zip else str(self.path / rel)
-
-    def stamp(self) -> str:
-        """Cheap identity of the source's content: sizes and mtimes of its files."""
-        h = hashlib.sha1()
-        h.update(str(self.path.resolve()).encode())
-        if self.is_zip:
-            st = self.path.stat()
-            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-        else:
-            for rel in self.files:
-                st = (self.path / rel).stat()
-                h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()
-
-    def close(self):
-        if self._zip is not None:
-            self._zip.close()
-
-
-def ignored_path(rel: str) -> bool:
-    """Hidden files and folders, macOS resource forks and Windows thumbnails are not data."""
-    parts = rel.split("/")
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1] in ("Thumbs.db", "desktop.ini")
-
-
-def _is_image(rel: str) -> bool:
-    return rel.lower().endswith(IMAGE_SUFFIXES)
-
-
-# --------------------------------------------------------------------------------------------
-# Layout detection and scanning: a list of (split, file, class) entries, or a clear error.
-
-
-@dataclass
-class Entry:
-    split: str
-    rel: str  # path inside the source
-    label: str  # canonical class name
-
-
-@dataclass
-class Scan:
-    layout: str
-    base: str  # prefix inside the source where the layout starts ("" for the root)
-    entries: list[Entry]
-    problems: list[str] = field(default_factory=list)
-    synthetic: bool = False
-
-
-def _parent(rel: str) -> str:
-    p = str(PurePosixPath(rel).parent)
-    return "" if p == "." else p + "/"
-
-
-def detect(source: Source) -> Scan:
-    """Find the layout in ``source`` and list its labelled images, or raise :class:`DataError`."""
-    files = source.files
-    label_files = [f for f in files if f.endswith("EmoLabel/list_patition_label.txt")]
-    if label_files:
-        return _scan_official(source, min(label_files, key=len))
-    csvs = [f for f in files if PurePosixPath(f).name == "train_labels.csv"]
-    if csvs:
-        return _scan_csv(source, min(csvs, key=len))
-    report = _find_report_base(files)
-    if report is not None:
-        return _scan_report(source, report)
-    sample = ", ".join(files[:5]) or "nothing"
-    raise DataError(
-        f"{source.path}: no recognisable RAF-DB layout; {LAYOUT_HELP}. Found {len(files)} files "
-        f"(first: {sample})"
-    )
-
-
-def _mark_synthetic(source: Source, scan: Scan) -> Scan:
-    base = scan.base
-    candidates = {base + SYNTHETIC_MARKER}
-    parent = _parent(base.rstrip("/")) if base else ""
-    candidates.add(parent + SYNTHETIC_MARKER)
-    scan.synthetic = any(c in source.files for c in candidates)
-    return scan
-
-
-def _scan_official(source: Source, label_file: str) -> Scan:
-    base = label_file[: -len("EmoLabel/list_patition_label.txt")]
-    image_dir = base + "Image/aligned/"
-    images = {f[len(image_dir):]: f for f in source.files if f.startswith(image_dir) and _is_image(f)}
-    where = source.display(label_file)
-    if not images:
-        raise DataError(
-            f"{source.display(image_dir)}: no aligned images. Expected the official layout's "
-            f"'Image/aligned/train_00001_aligned.jpg' next to '{label_file}'; unpack "
-            f"basic/Image/aligned.zip there"
-        )
-    entries, used = [], set()
-    text = source.read(label_file).decode("utf-8", errors="replace")
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2:
-            raise DataError(
-                f"{where}, line {lineno}: expected '<name>.jpg <label>', got {line!r}; fix or "
-                f"remove that line"
-            )
-        name, lab = parts
-        label = _raf_label(lab, f"{where}, line {lineno}")
-        stem = name.rsplit(".", 1)[0]
-        split = "train" if stem.startswith("train") else "test" if stem.startswith("test") else None
-        if split is None:
-            raise DataError(
-                f"{where}, line {lineno}: {name!r} is neither train_* nor test_*; the official "
-                f"label file names every image train_NNNNN.jpg or test_NNNN.jpg"
-            )
-        candidates = [f"{stem}_aligned.jpg", name]
-        found = next((c for c in candidates if c in images), None)
-        if found is None:
-            raise DataError(
-                f"{where}, line {lineno}: label entry {name!r} has no image; expected "
-                f"{source.display(image_dir + candidates[0])}. Restore the image, or delete the "
-                f"line from the label file"
-            )
-        used.add(found)
-        entries.append(Entry(split, images[found], label))
-    unlabelled = sorted(set(images) - used)
-    if unlabelled:
-        raise DataError(
-            f"{source.display(image_dir + unlabelled[0])}: image has no label in {where} "
-            f"({len(unlabelled)} such images). Add a '<name>.jpg <1..7>' line for it or move it out"
-        )
-    _check_splits(source, entries, where)
-    return _mark_synthetic(source, Scan("official", base, entries))
-
-
-def _raf_label(raw: str, where: str) -> str:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value not in RAF_ID_TO_NAME:
-        raise DataError(
-            f"{where}: label {raw!r} is out of range; expected an integer 1..7 "
-            f"(1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral). "
-            f"Fix the label"
-        )
-    return RAF_ID_TO_NAME[value]
-
-
-def _scan_csv(source: Source, train_csv: str) -> Scan:
-    base = _parent(train_csv)
-    entries: list[Entry] = []
-    problems: list[str] = []
-    for split in SPLITS:
-        csv_rel = f"{base}{split}_labels.csv"
-        if csv_rel not in source.files:
-            raise DataError(
-                f"{source.display(csv_rel)}: split '{split}' is missing. Expected "
-                f"'{split}_labels.csv' (columns image,label) beside 'train_labels.csv'; restore it"
-            )
-        # Images of this split: any image under a '<split>/' folder below base.
-        images: dict[str, list[str]] = {}
-        for f in source.files:
-            if f.startswith(base) and _is_image(f) and f"/{split}/" in "/" + f[len(base):]:
-                images.setdefault(PurePosixPath(f).name, []).append(f)
-        where = source.display(csv_rel)
-        rows = list(csv.reader(io.StringIO(source.read(csv_rel).decode("utf-8-sig", errors="replace"))))
-        if not rows or [c.strip().lower() for c in rows[0][:2]] != ["image", "label"]:
-            raise DataError(f"{where}: expected a header 'image,label', got {rows[0] if rows else 'an empty file'}; fix the header")
-        used = set()
-        for lineno, row in enumerate(rows[1:], 2):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 2:
-                raise DataError(f"{where}, line {lineno}: expected 'image,label', got {row!r}")
-            name, lab = row[0].strip(), row[1].strip()
-            label = _raf_label(lab, f"{where}, line {lineno}")
-            paths = images.get(name) or images.get(name.replace(".jpg", "_aligned.jpg"))
-            if not paths:
-                raise DataError(
-                    f"{where}, line {lineno}: label entry {name!r} has no image under "
-                    f"{source.display(base + 'DATASET/' + split)}/<label>/; restore the image or "
-                    f"delete the row"
-                )
-            # Prefer the copy inside the folder named after its label.
-            lab_dir = f"/{int(lab)}/"
-            path = next((p for p in paths if lab_dir in "/" + p), paths[0])
-            if lab_dir not in "/" + path:
-                problems.append(f"{source.display(path)}: CSV says label {lab}, folder says otherwise; the CSV wins")
-            used.add(path)
-            entries.append(Entry(split, path, label))
-        unlabelled = sorted(p for ps in images.values() for p in ps if p not in used)
-        if unlabelled:
-            raise DataError(
-                f"{source.display(unlabelled[0])}: image has no label in {where} "
-                f"({len(unlabelled)} such images). Add an 'image,label' row for it or move it out"
-            )
-    _check_splits(source, entries, source.display(base))
-    return _mark_synthetic(source, Scan("csv", base, entries, problems))
-
-
-def _find_report_base(files: list[str]) -> str | None:
-    """The shallowest folder X with X/train/<Class>/image and X/test/... (or only X/train)."""
-    bases = {}
-    for f in files:
-        parts = f.split("/")
-        if len(parts) >= 4 and parts[-3] in SPLITS and canonical_class(parts[-2]) and _is_image(f):
-            base = "/".join(parts[:-3])
-            bases[base + "/" if base else ""] = True
-    if not bases:
-        return None
-    return min(bases, key=lambda b: (b.count("/"), b != "class/" and not b.endswith("/class/"), b))
-
-
-def _scan_report(source: Source, base: str) -> Scan:
-    entries: list[Entry] = []
-    problems: list[str] = []
-    for split in SPLITS:
-        split_dir = f"{base}{split}/"
-        in_split = [f for f in source.files if f.startswith(split_dir)]
-        if not in_split:
-            raise DataError(
-                f"{source.display(split_dir.rstrip('/'))}: split '{split}' is missing. Expected "
-                f"one folder per emotion under it, e.g. {base}{split}/Happiness/; create it"
-            )
-        folders: dict[str, list[str]] = {}
-        for f in in_split:
-            rest = f[len(split_dir):].split("/")
-            if len(rest) < 2:
-                problems.append(f"{source.display(f)}: a file directly under {split}/ belongs to no class; ignored")
-                continue
-            folders.setdefault(rest[0], []).append(f)
-        seen = {}
-        for folder, fs in sorted(folders.items()):
-            name = canonical_class(folder)
-            if name is None:
-                raise DataError(
-                    f"{source.display(split_dir + folder)}: '{folder}' is not an emotion class. "
-                    f"Expected one folder per class named {', '.join(CLASS_NAMES)}; rename or "
-                    f"move it"
-                )
-            if name in seen:
-                raise DataError(
-                    f"{source.display(split_dir + folder)}: folders '{seen[name]}' and '{folder}' "
-                    f"both mean {name}; merge them"
-                )
-            seen[name] = folder
-            for f in fs:
-                if _is_image(f):
-                    entries.append(Entry(split, f, name))
-                else:
-                    problems.append(f"{source.display(f)}: not an image file (by suffix); ignored")
-        for name in CLASS_NAMES:
-            if name not in seen:
-                raise DataError(
-                    f"{source.display(split_dir + name)}: class folder missing. Expected one "
-                    f"folder per class under {split_dir} ({', '.join(CLASS_NAMES)}); create it "
-                    f"with that class's images"
-                )
-            if not any(e.split == split and e.label == name for e in entries):
-                raise DataError(
-                    f"{source.display(split_dir + seen[name])}: class folder is empty. Expected "
-                    f"images of {name}; add them, or check the copy finished"
-                )
-    return _mark_synthetic(source, Scan("report", base, entries, problems))
-
-
-def _check_splits(source: Source, entries: list[Entry], where: str) -> None:
-    for split in SPLITS:
-        if not any(e.split == split for e in entries):
-            raise DataError(
-                f"{where}: split '{split}' is missing (no {split} images listed). Expected both "
-                f"train and test images; restore the {split} part of the data set"
-            )
+DEFAULT_IMAGE_SIZE = 128
+CACHE_VERSION = 2  # 2: one-split loads and the plain class-folder tree
 
 
 # --------------------------------------------------------------------------------------------
 # Decoding
 
 
-def decode_image(data: bytes, image_size: int | None = DEFAULT_IMAGE_SIZE, name: str = "<bytes>") -> np.ndarray:
-    """Decode image bytes to an RGB uint8 array of shape (S, S, 3), resized with NEAREST.
+def decode_image(data: bytes, image_size: int | None = DEFAULT_IMAGE_SIZE, name: str = "<bytes>",
+                 channels: int = 3) -> np.ndarray:
+    """Decode image bytes to a uint8 array of shape (S, S, channels), resized with NEAREST.
 
     Any mode PIL reads (L, LA, P, RGBA, CMYK, I;16, ...) is converted with ``convert("RGB")``,
-    as the legacy Keras loader did. ``image_size=None`` keeps the native size. Raises
-    :class:`DataError` naming ``name`` when the bytes are not a readable image.
+    as the legacy Keras loader did; ``channels=1`` then takes PIL's luminance (``convert("L")``)
+    for a model with one input channel. ``image_size=None`` keeps the native size. Raises
+    :class:`DataError` naming ``name`` when the bytes are not a readable image, or would
+    decompress to more pixels than PIL's decompression-bomb limit. The message is the same on
+    every run (no memory addresses), so it can go into a file.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -426,14 +76,43 @@ def decode_image(data: bytes, image_size: int | None = DEFAULT_IMAGE_SIZE, name:
                 img = Image.fromarray((arr * (255.0 / (65535.0 if hi > 255 else 255.0))).clip(0, 255).astype(np.uint8))
             if img.mode != "RGB":
                 img = img.convert("RGB")
+            if channels == 1:
+                img = img.convert("L")
             if image_size is not None and img.size != (image_size, image_size):
                 img = img.resize((image_size, image_size), Image.NEAREST)
-            return np.asarray(img, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            arr = np.asarray(img, dtype=np.uint8).copy()
+            return arr[..., None] if channels == 1 else arr
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"{name}: image too large to decode safely ({str(exc).split(' could be')[0].rstrip(',')}); expected a face "
+            f"crop of at most a few megapixels. Remove the file, or shrink it"
+        ) from None
+    except UnidentifiedImageError:
+        raise DataError(
+            f"{name}: not an image PIL recognises (UnidentifiedImageError); expected a JPEG, PNG or other "
+            f"image. Re-copy the file or remove it"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise DataError(
             f"{name}: cannot decode image ({type(exc).__name__}: {exc}); expected a JPEG, PNG or "
-            f"other image PIL reads. Re-copy the file or remove it (or pass on_error='skip')"
+            f"other image PIL reads. Re-copy the file or remove it"
         ) from None
+
+
+def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """RGB uint8 images (N, S, S, 3) as a model with ``channels`` inputs wants them: unchanged
+    for 3, PIL's luminance ``L = (299 R + 587 G + 114 B) / 1000`` for 1 (what
+    :func:`decode_image` with ``channels=1`` gives).
+
+    >>> to_channels(np.full((1, 2, 2, 3), 200, np.uint8), 1).shape
+    (1, 2, 2, 1)
+    """
+    if channels == 3:
+        return x
+    if channels != 1:
+        raise DataError(f"a model with {channels} input channels: expected 1 (grayscale) or 3 (RGB)")
+    w = np.array([299, 587, 114], dtype=np.uint32)
+    return (((x.astype(np.uint32) * w).sum(axis=-1) + 500) // 1000).astype(np.uint8)[..., None]
 
 
 def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str, progress: bool):
@@ -441,16 +120,17 @@ def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str
     ok = np.ones(len(rels), dtype=bool)
     failures: list[str] = []
 
-    def work(i):
+    def read(i):
         try:
-            data = source.read(rels[i]) if not source.is_zip else None
-        except OSError as exc:
-            return i, f"{source.display(rels[i])}: cannot read ({exc})"
-        return i, data
+            return source.read(rels[i])
+        except OSError as exc:  # a symlink to itself, a bad CRC, no permission
+            return f"{source.display(rels[i])}: cannot read ({exc.strerror or exc}); expected a readable image. Replace or remove it"
 
     # Zip members are read in the main thread (ZipFile is not thread safe for reads); folder
     # reads and decodes overlap in threads (PIL releases the GIL while decoding).
     def decode(i, data):
+        if isinstance(data, str):
+            return data
         try:
             out[i] = decode_image(data, image_size, source.display(rels[i]))
             return None
@@ -462,15 +142,17 @@ def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str
         futures = []
         for i in range(len(rels)):
             if source.is_zip:
-                futures.append(pool.submit(decode, i, source.read(rels[i])))
+                futures.append(pool.submit(decode, i, read(i)))
             else:
-                futures.append(pool.submit(lambda i=i: (lambda r: decode(*r) if isinstance(r[1], bytes) else r[1])(work(i))))
+                futures.append(pool.submit(lambda i=i: decode(i, read(i))))
         for i, fut in enumerate(futures):
             err = fut.result()
             bar.update(1)
             if err:
                 if on_error == "raise":
                     bar.close()
+                    for f in futures:
+                        f.cancel()
                     raise DataError(err)
                 ok[i] = False
                 failures.append(err)
@@ -484,9 +166,13 @@ def _decode_many(source: Source, rels: list[str], image_size: int, on_error: str
 
 @dataclass
 class Dataset:
-    """Decoded images and labels of both splits, with where they came from.
+    """Decoded images and labels, with where they came from.
 
-    ``x_*`` are uint8 arrays (N, S, S, 3); ``y_*`` int64 class indices into ``class_names``.
+    ``x_*`` are uint8 arrays (N, S, S, 3); ``y_*`` int64 class indices into ``class_names``
+    (always the 7 of :data:`CLASS_NAMES`, present or not). A one-split load
+    (``load(..., split="test")``) has ``splits == ("test",)`` and empty ``x_train``/``y_train``.
+    ``problems`` lists what was reported and left out (a ``contempt`` folder, repeated label
+    lines, ...).
     """
 
     x_train: np.ndarray
@@ -505,6 +191,7 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
     from_cache: bool = False
+    splits: tuple[str, ...] = SPLITS
 
     @property
     def num_classes(self) -> int:
@@ -513,15 +200,15 @@ class Dataset:
     def counts(self) -> dict[str, dict[str, int]]:
         return {
             split: {c: int((y == i).sum()) for i, c in enumerate(self.class_names)}
-            for split, y in (("train", self.y_train), ("test", self.y_test))
+            for split, y in (("train", self.y_train), ("test", self.y_test)) if split in self.splits
         }
 
     def describe(self) -> str:
         kind = "SYNTHETIC stand-in (not RAF-DB)" if self.synthetic else "real data"
+        sizes = " + ".join(f"{len(getattr(self, 'y_' + s))} {s}" for s in self.splits)
         return (
-            f"{self.source} [{self.layout} layout, {kind}]: {len(self.y_train)} train + "
-            f"{len(self.y_test)} test at {self.image_size}x{self.image_size}, fingerprint "
-            f"{self.fingerprint[:12]}"
+            f"{self.source} [{self.layout} layout, {kind}]: {sizes} at {self.image_size}x{self.image_size}, "
+            f"fingerprint {self.fingerprint[:12]}"
         )
 
 
@@ -529,18 +216,26 @@ def load(
     path,
     image_size: int = DEFAULT_IMAGE_SIZE,
     *,
+    split: str | None = None,
     cache: bool = True,
     on_error: str = "raise",
     progress: bool = True,
     verbose: bool = True,
 ) -> Dataset:
-    """Load a data set in any of the three layouts, from a folder or a zip.
+    """Load a data set from a folder or a zip.
 
     Parameters
     ----------
     path : folder or .zip
+        Any of the three RAF-DB layouts (the report's ``class/`` folder itself, or a folder
+        above it); with ``split``, also a plain tree of ``<Class>/`` folders (aliases such as
+        ``happy`` or ``angry`` accepted, with or without a ``train/``/``test/`` level).
     image_size : int
         Side of the square the images are resized to (NEAREST), 128 as in the report.
+    split : {None, "train", "test"}
+        None: both splits, every class (training). "test": only the labelled faces to evaluate a
+        model on (``x_test``, ``y_test``); folders that are not one of the 7 classes (e.g.
+        ``contempt``) are left out and listed in ``Dataset.problems``; missing classes are fine.
     cache : bool
         Reuse (and write) decoded arrays under :data:`fer_utils.paths.CACHE_DIR`.
     on_error : {"raise", "skip"}
@@ -552,10 +247,10 @@ def load(
     if int(image_size) < 8:
         raise DataError(f"image_size {image_size}: expected 8 or more pixels")
     t0 = time.perf_counter()
-    source = Source(path)
+    source = Source(path, what="RAF-DB (or a synthetic set made by 'fer synth')")
+    splits = SPLITS if split is None else (split,)
     try:
-        stamp = source.stamp()
-        key = hashlib.sha1(f"v{CACHE_VERSION}:{stamp}:{image_size}:{on_error}".encode()).hexdigest()[:20]
+        key = hashlib.sha1(f"v{CACHE_VERSION}:{source.fingerprint()}:{image_size}:{on_error}:{split}".encode()).hexdigest()[:20]
         from . import paths
 
         cache_dir = Path(paths.CACHE_DIR) / key
@@ -566,17 +261,21 @@ def load(
                 if verbose:
                     print(f"Loaded {ds.describe()} from cache in {ds.load_seconds:.1f}s")
                 return ds
-        scan = detect(source)
+        scan = detect(source, split)
         if verbose:
             print(f"Found the {scan.layout} layout in {source.path}" + (f" (under {scan.base})" if scan.base else ""))
+            for p in scan.problems[:10]:
+                print(f"  note: {p}")
+            if len(scan.problems) > 10:
+                print(f"  ... and {len(scan.problems) - 10} more notes (Dataset.problems)")
         arrays, names, skipped = {}, {}, []
-        for split in SPLITS:
-            ents = sorted((e for e in scan.entries if e.split == split), key=lambda e: (PurePosixPath(e.rel).name, e.rel))
+        for sp in SPLITS:
+            ents = sorted((e for e in scan.entries if e.split == sp), key=lambda e: (PurePosixPath(e.rel).name, e.rel))
             x, ok, failures = _decode_many(source, [e.rel for e in ents], image_size, on_error, progress)
             skipped += failures
             y = np.array([CLASS_NAMES.index(e.label) for e in ents], dtype=np.int64)
-            arrays[split] = (x[ok], y[ok])
-            names[split] = [e.rel for e, k in zip(ents, ok) if k]
+            arrays[sp] = (x[ok], y[ok])
+            names[sp] = [e.rel for e, k in zip(ents, ok) if k]
         if skipped and verbose:
             print(f"Skipped {len(skipped)} undecodable files (on_error='skip'):")
             for s in skipped[:20]:
@@ -587,7 +286,7 @@ def load(
             names_train=names["train"], names_test=names["test"],
             class_names=CLASS_NAMES, layout=scan.layout, source=str(source.path),
             image_size=int(image_size), fingerprint="", synthetic=scan.synthetic,
-            problems=scan.problems, skipped=skipped,
+            problems=scan.problems, skipped=skipped, splits=splits,
         )
         ds.fingerprint = fingerprint(ds)
         if cache:
@@ -598,6 +297,16 @@ def load(
         return ds
     finally:
         source.close()
+
+
+def load_labelled(path, image_size: int = DEFAULT_IMAGE_SIZE, **kwargs) -> Dataset:
+    """The labelled faces to evaluate a model on: ``load(path, image_size, split="test")``.
+
+    Reads the test split of any RAF-DB layout, or any ``<Class>/`` folder tree (with a
+    ``test/`` level, or without any split level: then every face counts). The faces are in
+    ``x_test``/``y_test``; what was left out is in ``problems``.
+    """
+    return load(path, image_size, split="test", **kwargs)
 
 
 def fingerprint(ds: Dataset) -> str:
@@ -612,18 +321,22 @@ def fingerprint(ds: Dataset) -> str:
 
 
 def _write_cache(cache_dir: Path, ds: Dataset) -> None:
+    """Best effort: a cache that cannot be written (full disk, read-only) only costs time."""
     tmp = cache_dir.with_name(cache_dir.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in ("x_train", "y_train", "x_test", "y_test"):
-        np.save(tmp / f"{name}.npy", getattr(ds, name))
-    meta = {k: getattr(ds, k) for k in ("names_train", "names_test", "class_names", "layout", "source",
-                                         "image_size", "fingerprint", "synthetic", "problems", "skipped")}
-    meta["version"] = CACHE_VERSION
-    (tmp / "meta.json").write_text(json.dumps(meta))
     try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in ("x_train", "y_train", "x_test", "y_test"):
+            np.save(tmp / f"{name}.npy", getattr(ds, name))
+        meta = {k: getattr(ds, k) for k in ("names_train", "names_test", "class_names", "layout", "source",
+                                             "image_size", "fingerprint", "synthetic", "problems", "skipped", "splits")}
+        meta["version"] = CACHE_VERSION
+        (tmp / "meta.json").write_text(json.dumps(meta))
         os.replace(tmp, cache_dir)
-    except OSError:  # another process won the race; theirs is as good as ours
+    except OSError as exc:  # another process won the race (theirs is as good as ours), or no space
+        if not cache_dir.exists():
+            print(f"note: decoded arrays not cached in {cache_dir.parent} ({exc.strerror or exc}); the next load decodes again")
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -633,10 +346,11 @@ def _read_cache(cache_dir: Path) -> Dataset | None:
         if meta.get("version") != CACHE_VERSION:
             return None
         arrays = {n: np.load(cache_dir / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError):
         return None
     meta.pop("version")
     meta["class_names"] = tuple(meta["class_names"])
+    meta["splits"] = tuple(meta["splits"])
     return Dataset(**arrays, **meta, from_cache=True)
 
 
@@ -644,12 +358,16 @@ def _read_cache(cache_dir: Path) -> Dataset | None:
 # info: what `fer data info` prints
 
 
-def info(path, *, read_sizes: bool = True) -> dict:
-    """Describe a data set without decoding it: layout, counts per split and class, sizes."""
-    source = Source(path)
+def info(path, *, read_sizes: bool = True, split: str | None = None) -> dict:
+    """Describe a data set without decoding it: layout, counts per split and class, sizes.
+
+    ``split`` as in :func:`load`: None for a training set (both splits), "test" for the
+    labelled faces a model would be evaluated on (any class-folder tree)."""
+    source = Source(path, what="RAF-DB (or a synthetic set made by 'fer synth')")
+    splits = SPLITS if split is None else (split,)
     try:
-        scan = detect(source)
-        counts = {s: {c: 0 for c in CLASS_NAMES} for s in SPLITS}
+        scan = detect(source, split)
+        counts = {s: {c: 0 for c in CLASS_NAMES} for s in splits}
         for e in scan.entries:
             counts[e.split][e.label] += 1
         sizes: dict[str, int] = {}
@@ -665,7 +383,8 @@ def info(path, *, read_sizes: bool = True) -> dict:
                         sizes[key] = sizes.get(key, 0) + 1
                         modes[img.mode] = modes.get(img.mode, 0) + 1
                 except Exception as exc:  # noqa: BLE001 - reported, not raised
-                    problems.append(f"{source.display(e.rel)}: cannot read image header ({type(exc).__name__})")
+                    why = "too many pixels, a possible decompression bomb" if "DecompressionBomb" in type(exc).__name__ else type(exc).__name__
+                    problems.append(f"{source.display(e.rel)}: cannot read image header ({why}); training would fail on it")
         return {
             "path": str(source.path),
             "layout": scan.layout,
@@ -673,7 +392,7 @@ def info(path, *, read_sizes: bool = True) -> dict:
             "synthetic": scan.synthetic,
             "class_names": list(CLASS_NAMES),
             "counts": counts,
-            "totals": {s: sum(counts[s].values()) for s in SPLITS},
+            "totals": {s: sum(counts[s].values()) for s in splits},
             "image_sizes": sizes,
             "image_modes": modes,
             "problems": problems,

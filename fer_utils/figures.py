@@ -1,7 +1,8 @@
-"""Figures: training curves per table row, Figure 12, confusion matrices. Matplotlib/seaborn.
+"""Figures: training curves per table row, Figure 12, confusion matrices, contact sheets.
 
-Every function returns the figure and, given ``save=``, writes it atomically under
-``figures/`` as PNG (and SVG, which is cheap for line plots).
+The plots return the figure and, given ``save=``, write it atomically under ``figures/`` as PNG
+(and SVG, which is cheap for line plots). The contact sheets write PNGs: the sorting step's
+under the OUTPUT it sorted into, the synthetic set's under ``figures/``.
 """
 
 from __future__ import annotations
@@ -136,3 +137,148 @@ def confusion_heatmap(confusion, class_names, title="Confusion matrix (rows: tru
     if save:
         save_figure(fig, save, formats=("png",))
     return fig
+
+
+def confusion_pair(results, titles, save: str | None = None, folder=None):
+    """Two (or more) confusion matrices side by side, each normalised by true class, on one colour
+    scale: ``results`` are :func:`fer_utils.evaluate.evaluate` dicts (``confusion``,
+    ``confusion_rows``, ``confusion_cols``); ``titles`` one per result."""
+    import seaborn as sns
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(results), figsize=(5.6 * len(results), 4.8), squeeze=False)
+    for ax, r, title in zip(axes[0], results, titles):
+        cm = np.asarray(r["confusion"], dtype=float)
+        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        sns.heatmap(norm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=r["confusion_cols"],
+                    yticklabels=r["confusion_rows"], ax=ax, cbar=ax is axes[0][-1], cbar_kws={"label": "share of true class"})
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save, formats=("png",), folder=folder)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Contact sheets: the sorting step's folders, and the synthetic set
+
+
+def organize_contact_sheets(output, per_sheet: int = 16, *, thumb: int = 96) -> list[Path]:
+    """One PNG per class of an organized folder: the ``per_sheet`` most confident faces above
+    the ``per_sheet`` least confident ones, each labelled with its confidence.
+
+    Written under OUTPUT itself, as ``OUTPUT/_sheets/<Class>.png`` (never the project's
+    ``figures/``), each only when its bytes change, so a second run leaves OUTPUT as it was.
+    The sheets written are recorded in ``OUTPUT/.organize-sheets.json``; a sheet of a class that
+    is now empty is removed only when it is still the file recorded there. Thumbnails are read
+    from the copies in OUTPUT. Returns the paths of the current sheets.
+    """
+    import hashlib
+    import io
+    import json
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from .atomic import atomic_write_bytes, atomic_write_json
+    from .organize import SHEETS_DIR, read_predictions
+
+    output = Path(output)
+    record_path = output / ".organize-sheets.json"
+    try:
+        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    except (OSError, ValueError):
+        record = {}  # unreadable: forget it, and so delete no old sheet
+    df = read_predictions(output)
+    cols = min(8, max(1, per_sheet))
+    written, new_record = [], {}
+    for cls, group in df.groupby("predicted", sort=True):
+        group = group.sort_values(["confidence", "source"], ascending=[False, True])
+        blocks = [("most confident", group.head(per_sheet)), ("least confident", group.iloc[::-1].head(per_sheet))]
+        rows_per = [max(1, -(-len(b) // cols)) for _, b in blocks]
+        fig = Figure(figsize=(cols * 1.25, sum(rows_per) * 1.5 + 0.8), dpi=100)
+        FigureCanvasAgg(fig)
+        sub = fig.subfigures(2, 1, height_ratios=[n + 0.5 for n in rows_per])
+        for sf, (title, block), nrows in zip(sub, blocks, rows_per):
+            sf.suptitle(f"{cls} ({len(group)} faces): {title}", fontsize=10)
+            axes = np.atleast_1d(sf.subplots(nrows, cols)).ravel()
+            sf.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.45 / (nrows * 1.5 + 0.45), hspace=0.3, wspace=0.08)
+            for ax in axes:
+                ax.axis("off")
+            for ax, (_, r) in zip(axes, block.iterrows()):
+                try:
+                    with Image.open(output / r["destination"]) as im:
+                        ax.imshow(np.asarray(im.convert("RGB").resize((thumb, thumb))))
+                except OSError:
+                    continue
+                ax.set_title(f"{r['confidence']:.2f}", fontsize=8, pad=2)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
+        data = buf.getvalue()
+        name = f"{SHEETS_DIR}/{cls}.png"
+        path = output / name
+        if not (path.exists() and path.read_bytes() == data):
+            atomic_write_bytes(path, data)
+        new_record[name] = hashlib.sha256(data).hexdigest()
+        written.append(path)
+    for name, digest in sorted(record.items()):
+        old = output / name
+        if name not in new_record and old.is_file() and hashlib.sha256(old.read_bytes()).hexdigest() == digest:
+            old.unlink()  # a sheet we wrote, of a class that is now empty
+    if new_record != record:
+        atomic_write_json(record_path, new_record)
+    return written
+
+
+def synthetic_contact_sheet(root, out_png=None, per_class: int = 10, seed: int = 0, title: str | None = None) -> Path:
+    """Save a figure with one labelled row per class of a synthetic set's train split.
+
+    ``out_png`` defaults to ``figures/synthetic_contact_sheet.png``. ``title`` (after "NOT
+    RAF-DB:") defaults to the set's seed, sizes and generator version from its manifest, never
+    its path, so a committed figure does not name a temporary folder. Written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, never a window (a notebook keeps its own backend)
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from .errors import DataError
+    from .layouts import CLASS_NAMES
+    from .synthetic import sheet_title
+
+    root = Path(root)
+    out_png = Path(out_png) if out_png is not None else Path(paths.FIGURES_DIR) / "synthetic_contact_sheet.png"
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(per_class * 1.1, len(CLASS_NAMES) * 1.2),
+                             squeeze=False)
+    try:
+        for r, c in enumerate(CLASS_NAMES):
+            files = sorted((root / "class" / "train" / c).glob("*.jpg"))
+            if not files:
+                raise DataError(f"{root / 'class' / 'train' / c}: no images; expected a synthetic set made by 'fer synth'")
+            picks = rng.choice(len(files), size=min(per_class, len(files)), replace=False)
+            for k, ax in enumerate(axes[r]):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for side in ax.spines.values():
+                    side.set_visible(False)
+                if k < len(picks):
+                    with Image.open(files[picks[k]]) as im:
+                        ax.imshow(np.asarray(im.convert("RGB")))
+            axes[r][0].set_ylabel(c, rotation=0, ha="right", va="center", fontsize=10)
+        fig.suptitle(f"Synthetic faces (NOT RAF-DB): {title if title is not None else sheet_title(root)}", fontsize=9)
+        fig.tight_layout()
+        tmp = temp_path_for(out_png)
+        try:
+            fig.savefig(tmp, dpi=100, format="png")
+            os.replace(tmp, out_png)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    finally:
+        plt.close(fig)
+    return out_png

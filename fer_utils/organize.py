@@ -13,17 +13,23 @@ assigned), and once fixed it still has three problems this module removes:
 * fragility: one unreadable file stopped the run; here it goes to ``errors.csv`` and the run
   goes on, and an interrupted run resumes where it stopped.
 
+Every input file (zip members included) ends as exactly one copy or one ``errors.csv`` row:
+files without an image suffix and paths a zip holds twice are rows too. An input that changed
+since the last run replaces its own earlier copy; nothing else in OUTPUT is ever overwritten or
+deleted. A second run over the same input leaves OUTPUT byte for byte as it was.
+
 Output layout::
 
     OUTPUT/<Emotion>/<path inside INPUT>             the copies (bytes unchanged)
     OUTPUT/_uncertain/<Emotion>/<path inside INPUT>  confidence below ``min_confidence``
     OUTPUT/predictions.csv   source, destination, predicted, confidence, one column per class
-    OUTPUT/errors.csv        source, reason (files that could not be read or decoded)
+    OUTPUT/errors.csv        source, reason (files that are not images, or could not be read or decoded)
+    OUTPUT/_sheets/<Emotion>.png  contact sheets (:func:`fer_utils.figures.organize_contact_sheets`)
     OUTPUT/.organize-journal.csv  per-batch journal (what resuming reads)
     OUTPUT/.organize-state.json   model and settings the journal belongs to
 
 Images are decoded exactly as for training (:func:`fer_utils.datasets.decode_image`: RGB,
-NEAREST resize to the model's input size), not with the report's ``cv2.imread`` (BGR) and
+NEAREST resize to the model's input size; luminance for a model with one input channel), not with the report's ``cv2.imread`` (BGR) and
 PIL's default (bicubic) resize, so the model sees faces the way it was trained on them.
 """
 
@@ -32,10 +38,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import threading
-import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,78 +47,34 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .datasets import CLASS_NAMES, IMAGE_SUFFIXES, decode_image, ignored_path
-from .progress import progress_bar
+from .atomic import atomic_write_text
+from .datasets import CLASS_NAMES, decode_image
 from .errors import ConfigError, DataError, FerError
+from .organize_io import (  # noqa: F401 - the file names are part of organize's interface too
+    ERRORS_CSV,
+    JOURNAL,
+    PREDICTIONS_CSV,
+    SHEETS_DIR,
+    STATE,
+    UNCERTAIN_DIR,
+    atomic_copy,
+    check_state,
+    columns,
+    copy_intact,
+    drop_own_copy,
+    pick_destination,
+    read_journal,
+    remove_stale_temps,
+    was_renamed,
+    write_csv,
+)
+from .progress import progress_bar
+from .sources import IMAGE_SUFFIXES, Source, check_output_folder, is_image, write_error
 
-PREDICTIONS_CSV = "predictions.csv"
-ERRORS_CSV = "errors.csv"
-JOURNAL = ".organize-journal.csv"
-STATE = ".organize-state.json"
-UNCERTAIN_DIR = "_uncertain"
 #: Probabilities are written with this many decimals; the journal keeps them as text, so a
 #: resumed or repeated run rebuilds ``predictions.csv`` byte for byte.
 DECIMALS = 6
 STATE_VERSION = 1
-
-
-# --------------------------------------------------------------------------------------------
-# The input: a folder or a zip, seen as sorted relative posix paths.
-
-
-class _Input:
-    """Read-only view of INPUT. Zip members are read in the calling thread only (ZipFile
-    reads are not thread safe); folder files may be read from worker threads."""
-
-    def __init__(self, path: Path, exclude: Path | None = None):
-        self.path = path
-        self.problems: list[tuple[str, str]] = []  # (source, reason) for unreadable folders
-        self.skipped = 0  # files without an image suffix
-        self._zip = None
-        if path.is_file():
-            try:
-                self._zip = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise DataError(f"{path}: not a readable zip ({exc}); expected a folder of faces or a .zip of one") from None
-            names = [i.filename for i in self._zip.infolist() if not i.is_dir()]
-        else:
-            names = []
-            excl = exclude.resolve() if exclude is not None else None
-
-            def onerror(exc):
-                rel = Path(exc.filename).relative_to(path).as_posix() if exc.filename else "?"
-                self.problems.append((rel + "/", f"cannot list folder ({exc.strerror or exc})"))
-
-            for dirpath, dirnames, filenames in os.walk(path, onerror=onerror):
-                d = Path(dirpath)
-                dirnames[:] = sorted(x for x in dirnames if not x.startswith(".") and (excl is None or (d / x).resolve() != excl))
-                rel = d.relative_to(path).as_posix()
-                names += [f if rel == "." else f"{rel}/{f}" for f in filenames]
-        names = sorted(n for n in names if not ignored_path(n))
-        self.files = [n for n in names if n.lower().endswith(IMAGE_SUFFIXES)]
-        self.skipped = len(names) - len(self.files)
-
-    @property
-    def is_zip(self) -> bool:
-        return self._zip is not None
-
-    def read(self, rel: str) -> bytes:
-        if self._zip is not None:
-            return self._zip.read(rel)
-        return (self.path / rel).read_bytes()
-
-    def stamp(self, rel: str) -> str:
-        """Size and modification time: a changed file is sorted again."""
-        if self._zip is not None:
-            info = self._zip.getinfo(rel)
-            return f"{info.file_size}:{'-'.join(map(str, info.date_time))}"
-        st = (self.path / rel).stat()
-        return f"{st.st_size}:{st.st_mtime_ns}"
-
-    def close(self):
-        if self._zip is not None:
-            self._zip.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,19 +85,33 @@ def _resolve_model(model, class_names):
     if isinstance(model, (str, os.PathLike)):
         from .model import load_model
 
-        model, loaded = load_model(model, compile=False)
+        try:
+            model, loaded = load_model(model, compile=False)
+        except (ValueError, KeyError, TypeError) as exc:  # a damaged <model>.classes.json beside it
+            side = f"{model}.classes.json"
+            raise FerError(
+                f"{side}: cannot read the class names ({type(exc).__name__}); expected JSON like "
+                f'{{"class_names": ["Surprise", ...]}} as saved by \'fer train --save\'. Restore it, or delete it '
+                f"to use RAF-DB's 7 names"
+            ) from None
         class_names = class_names or loaded
     class_names = tuple(class_names or getattr(model, "class_names", None) or ())
     n_out = int(model.output_shape[-1])
     if not class_names:
         if n_out != len(CLASS_NAMES):
-            raise ConfigError(f"the model has {n_out} outputs and no class names; pass class_names=[...] with {n_out} names")
+            raise ConfigError(
+                f"the model has {n_out} outputs and no class names; expected a model with one output per emotion "
+                f"(7), saved by 'fer train --save' (which writes the names beside it)"
+            )
         class_names = CLASS_NAMES
     if len(class_names) != n_out:
-        raise ConfigError(f"class_names has {len(class_names)} names but the model has {n_out} outputs; pass one name per output")
+        raise ConfigError(
+            f"the model has {n_out} outputs but {len(class_names)} class names ({', '.join(class_names)}); expected "
+            f"one name per output. Use a model saved by 'fer train --save', or fix its .classes.json"
+        )
     for name in class_names:
-        if not name or "/" in name or "\\" in name or name.startswith(".") or name == UNCERTAIN_DIR:
-            raise ConfigError(f"class name {name!r} cannot be a folder name; rename it (no slashes, no leading dot, not {UNCERTAIN_DIR!r})")
+        if not name or "/" in name or "\\" in name or name.startswith((".", "_")):
+            raise ConfigError(f"class name {name!r} cannot be a folder name; rename it (no slashes, no leading dot or underscore)")
     shape = model.input_shape
     if isinstance(shape, list):
         shape = shape[0]
@@ -148,7 +122,10 @@ def _resolve_model(model, class_names):
         raise ConfigError(f"model input {h}x{w}: expected a square input such as 128x128")
     else:
         size = int(h)
-    return model, class_names, size
+    channels = shape[-1] if len(shape) == 4 else 3
+    if channels not in (1, 3):
+        raise ConfigError(f"model input has {channels} channels: expected 3 (RGB) or 1 (grayscale; faces are converted)")
+    return model, class_names, size, int(channels)
 
 
 def _model_fingerprint(model, class_names, size) -> str:
@@ -197,116 +174,20 @@ def largest_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     return x, y, w, h
 
 
-def _decode(data: bytes, size: int, name: str, detect_faces: bool) -> np.ndarray:
+def _decode(data: bytes, size: int, name: str, detect_faces: bool, channels: int = 3) -> np.ndarray:
     if not detect_faces:
-        return decode_image(data, size, name)
+        return decode_image(data, size, name, channels=channels)
     from PIL import Image
+
+    from .datasets import to_channels
 
     full = decode_image(data, None, name)
     box = largest_face(full)
     if box is not None:  # no face found: keep the whole image (UTKFace crops often are the face)
         x, y, w, h = box
         full = full[y : y + h, x : x + w]
-    return np.asarray(Image.fromarray(full).resize((size, size), Image.NEAREST), dtype=np.uint8)
-
-
-# --------------------------------------------------------------------------------------------
-# Journal and state
-
-
-def _columns(class_names):
-    return ["source", "destination", "predicted", "confidence", *[f"p_{c}" for c in class_names]]
-
-
-def _read_journal(path: Path, class_names) -> dict[str, tuple[str, list[str]]]:
-    """source -> (stamp, prediction row). A torn last line (interrupted write) is dropped."""
-    if not path.exists():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text)))
-    want = ["stamp", *_columns(class_names)]
-    if not rows or rows[0] != want:
-        raise FerError(f"{path}: unexpected header; expected {','.join(want)}. Delete it to sort again from scratch")
-    done = {}
-    for row in rows[1:]:
-        if len(row) == len(want):
-            done[row[1]] = (row[0], row[1:])  # a later row for the same source wins
-    return done
-
-
-def _check_state(output: Path, state: dict) -> None:
-    path = output / STATE
-    if path.exists():
-        old = json.loads(path.read_text())
-        diff = sorted(k for k in state if old.get(k) != state[k])
-        if diff:
-            raise FerError(
-                f"{output}: already organized with different {', '.join(diff)} "
-                f"(was {', '.join(f'{k}={old.get(k)!r}' for k in diff)}). Sorting into it again would mix two "
-                f"runs; pass a new output folder, or delete {output} to start over"
-            )
-    else:
-        atomic_write_json(path, state)
-
-
-# --------------------------------------------------------------------------------------------
-# Copies
-
-
-def _remove_stale_temps(output: Path) -> None:
-    """Delete temporary copies a killed run left behind (``.<name>.<pid>.tmp``, ours only)."""
-    for dirpath, _, filenames in os.walk(output):
-        for f in filenames:
-            if f.startswith(".") and f.endswith(".tmp") and f[:-4].rsplit(".", 1)[-1].isdigit():
-                try:
-                    os.unlink(os.path.join(dirpath, f))
-                except OSError:
-                    pass
-
-
-def _same_bytes(path: Path, data: bytes) -> bool:
-    try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
-    except OSError:
-        return False
-
-
-def _pick_destination(output: Path, rel_dest: str, data: bytes, taken: set[str]) -> tuple[str, bool]:
-    """A destination for ``data`` that never overwrites a different file: ``rel_dest`` itself,
-    else ``name (2).ext``, ``name (3).ext``... Returns (destination, already there)."""
-    p = PurePosixPath(rel_dest)
-    suffixes = "".join(p.suffixes[-1:])
-    stem = p.name[: len(p.name) - len(suffixes)] if suffixes else p.name
-    k = 1
-    while True:
-        cand = rel_dest if k == 1 else str(p.with_name(f"{stem} ({k}){suffixes}"))
-        k += 1
-        if cand in taken:
-            continue
-        target = output / cand
-        if not target.exists():
-            return cand, False
-        if _same_bytes(target, data):
-            return cand, True
-
-
-def _atomic_copy(data: bytes, target: Path, mtime_ns: int | None) -> None:
-    """Temp file + os.replace: an interrupted copy never leaves a half file under its name.
-    No fsync per image (the journal is fsynced per batch, and resuming checks the size)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        if mtime_ns is not None:
-            os.utime(tmp, ns=(mtime_ns, mtime_ns))
-        os.replace(tmp, target)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    face = np.asarray(Image.fromarray(full).resize((size, size), Image.NEAREST), dtype=np.uint8)
+    return to_channels(face[None], channels)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,11 +200,11 @@ class Summary:
 
     output: Path
     sorted: int = 0  # images in OUTPUT now (this run and earlier runs)
-    failed: int = 0  # files in errors.csv
+    failed: int = 0  # rows of errors.csv for files that could not be read or decoded
     uncertain: int = 0  # of ``sorted``, those under _uncertain/
     resumed: int = 0  # taken from the journal, not predicted again
     renamed: int = 0  # copies that got a "name (k).ext" because a different file was there
-    skipped_non_images: int = 0  # files without an image suffix (not inputs)
+    skipped_non_images: int = 0  # rows of errors.csv for files without an image suffix
     per_class: dict[str, int] = field(default_factory=dict)
     uncertain_per_class: dict[str, int] = field(default_factory=dict)
 
@@ -337,6 +218,8 @@ class Summary:
 
     def __str__(self) -> str:
         s = f"{self.sorted} sorted, {self.failed} failed, {self.uncertain} uncertain"
+        if self.skipped_non_images:
+            s += f", {self.skipped_non_images} not images (see errors.csv)"
         if self.resumed:
             s += f" ({self.resumed} from an earlier run)"
         classes = ", ".join(f"{k} {v}" for k, v in self.per_class.items())
@@ -397,55 +280,103 @@ def organize(
     min_confidence = float(min_confidence) if min_confidence else None
     if output.resolve() == input.resolve() or input.resolve().is_relative_to(output.resolve()):
         raise ConfigError(f"output {output} holds the input {input}; pass an output folder outside the input")
-    if detect_faces:
-        _cascade()  # fail now, not in a worker thread
+    check_output_folder(output, "OUTPUT")  # a file, read-only, full: say so before any work
+    src = Source(input, exclude=output if input.is_dir() else None, what="a folder of face images")
+    try:
+        inputs, errors = _inputs(src, input)
+        if detect_faces:
+            _cascade()  # fail now, not in a worker thread
+        model, class_names, size, channels = _resolve_model(model, class_names)
+        try:
+            return _sort(src, inputs, errors, output, model, class_names, size, channels,
+                         batch_size=batch_size, min_confidence=min_confidence, detect_faces=detect_faces,
+                         progress=progress, workers=workers)
+        except OSError as exc:  # full disk, read-only file system, quota: the journal keeps what is done
+            raise write_error(output, exc, "The faces sorted so far are kept: free space (or fix permissions) "
+                                           "and run the same command again to resume") from None
+    finally:
+        src.close()
 
-    model, class_names, size = _resolve_model(model, class_names)
-    src = _Input(input, exclude=output if not input.is_file() else None)
+
+def _inputs(src: Source, input: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """The images to sort, and an errors.csv row for every other file (one row per path)."""
+    errors = list(src.problems)
+    for rel, k in sorted(src.duplicates.items()):
+        errors.append((rel, f"the zip holds {k} entries with this path; which one is meant is ambiguous, so none "
+                            f"is sorted. Rename or remove the extra entries and run again"))
+    for rel in src.files:
+        if is_image(rel) or rel in src.duplicates:
+            continue
+        suffix = PurePosixPath(rel).suffix.lower()
+        if suffix == ".zip":
+            why = "a zip inside the input is not opened; unpack it into the input to sort its faces"
+        else:
+            why = (f"not an image file (suffix {suffix or 'none'}); only {', '.join(IMAGE_SUFFIXES)} files are "
+                   f"sorted. Rename it if it is an image")
+        errors.append((rel, why))
+    inputs = [rel for rel in src.images if rel not in src.duplicates]
+    if not inputs:
+        found = f"{len(src.files)} other files (first: {', '.join(src.files[:3])})" if src.files else "nothing"
+        hint = "; a zip of zips is not opened: unpack the inner zips" if any(f.lower().endswith(".zip") for f in src.files) else ""
+        raise DataError(
+            f"INPUT {input}: no image files to sort (found {found}){hint}. Expected faces with a suffix of "
+            f"{', '.join(IMAGE_SUFFIXES)}, in a folder or a .zip"
+        )
+    return inputs, errors
+
+
+def _sort(src, inputs, errors, output, model, class_names, size, channels, *, batch_size, min_confidence,
+          detect_faces, progress, workers) -> Summary:
     output.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(output)
-    _check_state(output, {
+    remove_stale_temps(output)
+    check_state(output, {
         "version": STATE_VERSION,
-        "input": str(input.resolve()),
+        "input": str(src.path.resolve()),
         "model": _model_fingerprint(model, class_names, size),
         "class_names": list(class_names),
         "min_confidence": min_confidence,
         "detect_faces": bool(detect_faces),
     })
-
+    n_listed = len(errors)
     journal_path = output / JOURNAL
-    done = _read_journal(journal_path, class_names)
-    stamps = {}
-    todo, errors = [], list(src.problems)
-    for rel in src.files:
+    done = read_journal(journal_path, class_names)
+    stamps, own = {}, {}  # own: rel -> (destination, stamp) of its copy from an earlier run
+    todo = []
+    for rel in inputs:
         try:
             stamps[rel] = src.stamp(rel)
-        except OSError as exc:
+        except OSError as exc:  # a symlink to itself, a broken link
             errors.append((rel, f"cannot read ({exc.strerror or exc})"))
             continue
         prev = done.get(rel)
-        if prev and prev[0] == stamps[rel] and _copy_intact(output / prev[1][1], prev[0]):
+        if prev and prev[0] == stamps[rel] and copy_intact(output / prev[1][1], prev[0]):
             continue
+        if prev:  # changed since the last run (or its copy is gone): it replaces its own copy
+            own[rel] = (prev[1][1], prev[0])
         done.pop(rel, None)
         todo.append(rel)
     taken = {row[1] for _, row in done.values()}
-    resumed = len(src.files) - len(todo) - (len(errors) - len(src.problems))
+    resumed = len(inputs) - len(todo) - (len(errors) - n_listed)
 
     if not journal_path.exists():
-        atomic_write_text(journal_path, ",".join(["stamp", *_columns(class_names)]) + "\n")
+        atomic_write_text(journal_path, ",".join(["stamp", *columns(class_names)]) + "\n")
 
-    bar = progress_bar(len(src.files), "organize", progress, initial=resumed, mininterval=0.5)
+    bar = progress_bar(len(inputs), "organize", progress, initial=resumed, mininterval=0.5)
     workers = workers or max(2, min(8, (os.cpu_count() or 1) * 2))
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool, open(journal_path, "a", encoding="utf-8", newline="") as journal:
             batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-            pending = _submit(pool, src, batches[0], size, detect_faces) if batches else None
+            decode = (size, detect_faces, channels)
+            pending = _submit(pool, src, batches[0], *decode) if batches else None
             for b in range(len(batches)):
                 results = [f.result() for f in pending]
                 # decode the next batch while the model predicts this one (predict releases the GIL)
-                pending = _submit(pool, src, batches[b + 1], size, detect_faces) if b + 1 < len(batches) else None
+                pending = _submit(pool, src, batches[b + 1], *decode) if b + 1 < len(batches) else None
                 ok = [r for r in results if r[2] is not None]
-                errors += [(r[0], r[3]) for r in results if r[2] is None]
+                for r in results:
+                    if r[2] is None:
+                        errors.append((r[0], r[3]))
+                        drop_own_copy(output, own.pop(r[0], None), None)
                 bar.update(len(results) - len(ok))
                 if not ok:
                     continue
@@ -455,21 +386,24 @@ def organize(
                     # predict graph, which is slower than predicting a few blank images
                     x = np.concatenate([x, np.zeros((batch_size - len(x), *x.shape[1:]), x.dtype)])
                 probs = np.asarray(model.predict_on_batch(x), dtype=np.float64)[: len(ok)]
-                lines, copies = [], []
+                lines, copies, replaced = [], [], []
                 for (rel, data, _, _, mtime_ns), p in zip(ok, probs):
                     k = int(np.argmax(p))
                     conf = float(p[k])
                     folder = class_names[k] if min_confidence is None or conf >= min_confidence else f"{UNCERTAIN_DIR}/{class_names[k]}"
-                    want = f"{folder}/{rel}"
-                    dest, there = _pick_destination(output, want, data, taken)
+                    mine = own.pop(rel, None)
+                    dest, there = pick_destination(output, f"{folder}/{rel}", data, taken, mine[0] if mine else None)
                     taken.add(dest)
                     if not there:
-                        copies.append(pool.submit(_atomic_copy, data, output / dest, mtime_ns))
+                        copies.append(pool.submit(atomic_copy, data, output / dest, mtime_ns))
+                    replaced.append((mine, dest))
                     row = [rel, dest, class_names[k], f"{conf:.{DECIMALS}f}", *[f"{v:.{DECIMALS}f}" for v in p]]
                     done[rel] = (stamps[rel], row)
                     lines.append([stamps[rel], *row])
                 for c in copies:
                     c.result()
+                for mine, dest in replaced:
+                    drop_own_copy(output, mine, dest)
                 # journal only after the copies exist: a journalled row is a finished image
                 buf = io.StringIO()
                 csv.writer(buf, lineterminator="\n").writerows(lines)
@@ -479,56 +413,43 @@ def organize(
                 bar.update(len(ok))
     finally:
         bar.close()
-        src.close()
 
     rows = [done[rel][1] for rel in sorted(done)]
-    _write_csv(output / PREDICTIONS_CSV, _columns(class_names), rows)
-    _write_csv(output / ERRORS_CSV, ["source", "reason"], sorted(errors))
+    write_csv(output / PREDICTIONS_CSV, columns(class_names), rows)
+    write_csv(output / ERRORS_CSV, ["source", "reason"], sorted(errors))
 
     uncertain = [r for r in rows if r[1].startswith(UNCERTAIN_DIR + "/")]
     per = Counter(r[2] for r in rows)
     unc = Counter(r[2] for r in uncertain)
+    non_images = sum(1 for _, why in errors if why.startswith(("not an image file", "a zip inside")))
     return Summary(
         output=output,
         sorted=len(rows),
-        failed=len(errors),
+        failed=len(errors) - non_images,
         uncertain=len(uncertain),
         resumed=resumed,
-        renamed=sum(1 for r in rows if _was_renamed(r)),
-        skipped_non_images=src.skipped,
+        renamed=sum(1 for r in rows if was_renamed(r)),
+        skipped_non_images=non_images,
         per_class={c: per[c] for c in class_names},
         uncertain_per_class={c: unc[c] for c in class_names if unc[c]},
     )
 
 
-def _was_renamed(row) -> bool:
-    source, dest = row[0], row[1]
-    tail = dest.split("/", 2 if dest.startswith(UNCERTAIN_DIR + "/") else 1)[-1]
-    return tail != source
-
-
-def _copy_intact(path: Path, stamp: str) -> bool:
-    try:
-        return path.stat().st_size == int(stamp.split(":", 1)[0])
-    except (OSError, ValueError):
-        return False
-
-
-def _submit(pool, src: _Input, rels, size, detect_faces):
+def _submit(pool, src: Source, rels, size, detect_faces, channels):
     def work(rel, data):
         mtime_ns = None
         try:
             if data is None:
                 data = src.read(rel)
-                mtime_ns = (src.path / rel).stat().st_mtime_ns
+                mtime_ns = src.mtime_ns(rel)
         except OSError as exc:
             return rel, None, None, f"cannot read ({exc.strerror or exc})", None
         try:
-            return rel, data, _decode(data, size, rel, detect_faces), None, mtime_ns
+            return rel, data, _decode(data, size, rel, detect_faces, channels), None, mtime_ns
         except DataError as exc:
             return rel, data, None, str(exc).split(": ", 1)[-1], None
-        except Exception as exc:  # noqa: BLE001 - e.g. a decompression bomb; one bad file must not stop the run
-            return rel, data, None, f"cannot decode image ({type(exc).__name__}: {exc})", None
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
+            return rel, data, None, f"cannot decode image ({type(exc).__name__})", None
 
     futures = []
     for rel in rels:
@@ -536,21 +457,11 @@ def _submit(pool, src: _Input, rels, size, detect_faces):
         if src.is_zip:  # zip members are read here, in one thread
             try:
                 data = src.read(rel)
-            except Exception as exc:  # noqa: BLE001 - bad CRC, encrypted member, ...
-                futures.append(pool.submit(lambda rel=rel, e=exc: (rel, None, None, f"cannot read from zip ({type(e).__name__}: {e})", None)))
+            except OSError as exc:  # bad CRC, encrypted member, ...
+                futures.append(pool.submit(lambda rel=rel, e=exc: (rel, None, None, e.strerror or str(e), None)))
                 continue
         futures.append(pool.submit(work, rel, data))
     return futures
-
-
-def _write_csv(path: Path, header, rows) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    data = buf.getvalue().encode("utf-8")
-    if not _same_bytes(path, data):  # a repeated run leaves even the modification time alone
-        atomic_write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,159 +476,3 @@ def read_predictions(output):
     if not path.exists():
         raise FerError(f"{path}: no predictions; run organize(input, {output}, model) first")
     return pd.read_csv(path, keep_default_na=False)
-
-
-def contact_sheets(output, figures_dir=None, per_sheet: int = 16, *, thumb: int = 96, prefix: str = "organize_") -> list[Path]:
-    """One PNG per class: the ``per_sheet`` most confident faces above the ``per_sheet`` least
-    confident ones, each labelled with its confidence. Saved atomically as
-    ``figures_dir/organize_<Class>.png`` (default :data:`fer_utils.paths.FIGURES_DIR`).
-
-    Thumbnails are read from the copies in ``output``. Returns the paths written.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from PIL import Image
-
-    from . import paths
-
-    output = Path(output)
-    figures_dir = Path(figures_dir) if figures_dir is not None else paths.FIGURES_DIR
-    df = read_predictions(output)
-    cols = min(8, max(1, per_sheet))
-    written = []
-    for cls, group in df.groupby("predicted", sort=True):
-        group = group.sort_values(["confidence", "source"], ascending=[False, True])
-        top = group.head(per_sheet)
-        bottom = group.iloc[::-1].head(per_sheet)  # least confident first
-        blocks = [("most confident", top), ("least confident", bottom)]
-        rows_per = [max(1, -(-len(b) // cols)) for _, b in blocks]
-        fig = Figure(figsize=(cols * 1.25, sum(rows_per) * 1.5 + 0.8), dpi=100)
-        FigureCanvasAgg(fig)
-        sub = fig.subfigures(2, 1, height_ratios=[n + 0.5 for n in rows_per])
-        for sf, (title, block), nrows in zip(sub, blocks, rows_per):
-            sf.suptitle(f"{cls} ({len(group)} faces): {title}", fontsize=10)
-            axes = np.atleast_1d(sf.subplots(nrows, cols)).ravel()
-            sf.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.45 / (nrows * 1.5 + 0.45), hspace=0.3, wspace=0.08)
-            for ax in axes:
-                ax.axis("off")
-            for ax, (_, r) in zip(axes, block.iterrows()):
-                try:
-                    with Image.open(output / r["destination"]) as im:
-                        ax.imshow(np.asarray(im.convert("RGB").resize((thumb, thumb))))
-                except OSError:
-                    continue
-                ax.set_title(f"{r['confidence']:.2f}", fontsize=8, pad=2)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        path = figures_dir / f"{prefix}{cls}.png"
-        atomic_write_bytes(path, buf.getvalue())
-        written.append(path)
-    return written
-
-
-# --------------------------------------------------------------------------------------------
-# UTKFace file names and confidence by age
-
-
-UTK_GENDERS = {0: "male", 1: "female"}
-UTK_RACES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
-
-
-def parse_utkface_name(name) -> dict | None:
-    """Age, gender and race from a UTKFace file name ``[age]_[gender]_[race]_[date].jpg.chip.jpg``.
-
-    Tolerates the real set's malformed names: a missing field (the date where the race should
-    be gives ``race=None``), a missing dot (``...357jpg.chip.jpg``), a space in the name. Returns
-    None when not even the age can be read.
-
-    >>> parse_utkface_name("UTKFace/26_1_2_20170116174525125.jpg.chip.jpg")
-    {'age': 26, 'gender': 1, 'race': 2}
-    >>> parse_utkface_name("61_1_20170109150557335.jpg.chip.jpg")
-    {'age': 61, 'gender': 1, 'race': None}
-    >>> parse_utkface_name("holiday.jpg") is None
-    True
-    """
-    base = str(name).replace("\\", "/").rsplit("/", 1)[-1].replace(" ", "")
-    fields = [f for f in base.split("_")]
-    if len(fields) < 2 or not fields[0].isdigit():
-        return None
-    age = int(fields[0])
-    if not 0 <= age <= 130:
-        return None
-
-    def small(i, allowed):
-        if i < len(fields):
-            head = fields[i].split(".", 1)[0]
-            if head.isdigit() and len(head) == 1 and int(head) in allowed:
-                return int(head)
-        return None
-
-    gender = small(1, UTK_GENDERS)
-    race = small(2, UTK_RACES) if gender is not None else None
-    return {"age": age, "gender": gender, "race": race}
-
-
-#: The age bands of the infant claim: (label, lowest age, highest age or None).
-AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
-    ("infants 0-2", 0, 2),
-    ("children 3-12", 3, 12),
-    ("teens 13-19", 13, 19),
-    ("adults 20-59", 20, 59),
-    ("60+", 60, None),
-)
-
-
-def age_band(age, bands=AGE_BANDS) -> str | None:
-    """The label of the band holding ``age`` (None when none does).
-
-    >>> age_band(1), age_band(45), age_band(80)
-    ('infants 0-2', 'adults 20-59', '60+')
-    """
-    if age is None:
-        return None
-    for label, lo, hi in bands:
-        if age >= lo and (hi is None or age <= hi):
-            return label
-    return None
-
-
-def confidence_by_age(predictions_df, bands=AGE_BANDS):
-    """Mean confidence and count per age band, from a predictions table with ``source`` and
-    ``confidence`` columns (ages read from UTKFace-style names; other names are left out).
-
-    Columns: ``n``, ``mean_confidence``, ``sem`` (standard error of the mean), ``median_confidence``;
-    one row per band, in band order (empty bands have n = 0).
-    """
-    import pandas as pd
-
-    df = predictions_df.copy()
-    if "age" not in df:
-        df["age"] = [(parse_utkface_name(s) or {}).get("age") for s in df["source"]]
-    df = df[df["age"].notna()]
-    df["band"] = [age_band(int(a), bands) for a in df["age"]]
-    labels = [b[0] for b in bands]
-    g = df.groupby("band")["confidence"]
-    out = pd.DataFrame({
-        "n": g.size(),
-        "mean_confidence": g.mean(),
-        "sem": g.sem(),
-        "median_confidence": g.median(),
-    }).reindex(labels)
-    out["n"] = out["n"].fillna(0).astype(int)
-    out.index.name = "age band"
-    return out
-
-
-def latest_model(runs_dir=None) -> Path:
-    """The newest ``model*.keras`` under the run store (``results/runs/*/``), for notebooks
-    that were given no model. Raises FerError saying what to do when there is none."""
-    from . import paths
-
-    runs_dir = Path(runs_dir) if runs_dir is not None else Path(paths.RUNS_DIR)
-    found = sorted(runs_dir.glob("*/model*.keras"), key=lambda p: (p.stat().st_mtime_ns, str(p)))
-    if not found:
-        raise FerError(
-            f"{runs_dir}: no trained model (expected results/runs/<run>/model*.keras). Run the "
-            f"experiments first ('make report', or notebooks 01-04), or pass model_path=path/to/model.keras"
-        )
-    return found[-1]

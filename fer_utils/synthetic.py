@@ -64,30 +64,36 @@ encoded with fixed JPEG settings, so the same seed and sizes give byte-identical
 from __future__ import annotations
 
 import csv
-import io
 import json
-import math
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
 
-from .datasets import CLASS_NAMES, SYNTHETIC_MARKER
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .faces_draw import (  # noqa: F401 - re-exported: the generator's settings, in one place
+    GENERATOR_VERSION,
+    GRAYSCALE_SHARE,
+    IMAGE_SIZE,
+    INTENSITY,
+    LABEL_NOISE,
+    OCCLUSION_SHARE,
+    PROTOTYPES,
+    SPLIT_IDS,
+    WEAK_INTENSITY,
+    WEAK_SHARE,
+    render,
+)
+from .layouts import CLASS_NAMES, SYNTHETIC_MARKER
 from .progress import progress_bar
+from .sources import check_output_folder, write_error
 
-#: Bump when the drawing changes, so a rerun over an older set regenerates it.
-GENERATOR_VERSION = 2  # 2: stronger, larger expression cues for the few-step demo profile
-IMAGE_SIZE = 100  # RAF-DB's aligned crops are 100x100
-SUPERSAMPLE = 2  # draw at 2x and downsample: smooth edges without per-primitive antialiasing
-CANVAS = IMAGE_SIZE * SUPERSAMPLE
 MANIFEST = "synthetic.json"
 TRUTH_CSV = "unlabelled_truth.csv"
-SPLIT_IDS = {"train": 0, "test": 1, "unlabelled": 2}
 _PLAN_STREAM = 0x91A4  # a separate random stream for the label plan
 
 #: RAF-DB train counts per class (of 12,271), the target class shares.
@@ -97,38 +103,6 @@ RAF_TRAIN_COUNTS = {
 }
 CLASS_SHARES = np.array([RAF_TRAIN_COUNTS[c] for c in CLASS_NAMES], dtype=float) / sum(RAF_TRAIN_COUNTS.values())
 MIN_PER_CLASS = 2
-
-#: Range of expression intensity; the lower end sets how ambiguous faces get. Most faces draw
-#: from :data:`INTENSITY`, a share :data:`WEAK_SHARE` from the weaker :data:`WEAK_INTENSITY`.
-INTENSITY = (0.8, 1.0)
-WEAK_INTENSITY = (0.35, 0.8)
-WEAK_SHARE = 0.1
-LABEL_NOISE = 0.03
-GRAYSCALE_SHARE = 0.10
-OCCLUSION_SHARE = 0.15
-
-AUS = ("brow_raise", "inner_brow", "brow_lower", "brow_together", "eye_open", "cheek_raise",
-       "nose_wrinkle", "upper_lip", "lip_corner", "lip_stretch", "lip_press", "jaw_drop")
-
-#: Action-unit prototypes at full intensity (eye_open < 0 narrows, lip_corner < 0 pulls down).
-#: Some exceed 1: a more-than-typical movement, so the cue stays visible at 72 px.
-PROTOTYPES = {
-    "Neutral": {},
-    "Happiness": {"lip_corner": 1.0, "cheek_raise": 1.0, "eye_open": -0.6, "jaw_drop": 0.4},
-    "Sadness": {"inner_brow": 1.3, "brow_together": 0.5, "lip_corner": -1.3, "eye_open": -0.35},
-    "Surprise": {"brow_raise": 1.2, "eye_open": 1.2, "jaw_drop": 1.2},
-    "Fear": {"brow_raise": 0.6, "inner_brow": 0.7, "brow_together": 0.9, "eye_open": 1.0,
-             "lip_stretch": 1.0, "jaw_drop": 0.35},
-    "Anger": {"brow_lower": 1.3, "brow_together": 1.2, "eye_open": -0.7, "lip_press": 1.0},
-    "Disgust": {"nose_wrinkle": 1.2, "upper_lip": 1.2, "brow_lower": 0.4, "eye_open": -0.35,
-                "lip_corner": -0.25},
-}
-
-SKIN_TONES = np.array([(255, 224, 200), (240, 196, 160), (210, 160, 120), (170, 115, 80),
-                       (120, 80, 55), (80, 52, 38)], dtype=float)
-HAIR_COLOURS = [(25, 20, 18), (60, 40, 25), (110, 75, 40), (190, 150, 90), (150, 60, 30)]
-IRIS_COLOURS = [(60, 40, 25), (90, 60, 30), (70, 110, 150), (80, 120, 80)]
-
 
 # --------------------------------------------------------------------------------------------
 # The plan: which label each image gets, before anything is drawn.
@@ -163,389 +137,6 @@ def plan_labels(n: int, seed: int, split: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Sampling one face: identity, expression, scene.
-
-
-def _lerp(c0, c1, t):
-    return tuple(int(round(a + (b - a) * t)) for a, b in zip(c0, c1))
-
-
-def _sample_age(rng, split: str) -> int:
-    if split == "unlabelled":
-        # A UTKFace-like spread: children to the old, most in between.
-        return int(np.clip(rng.choice([rng.integers(1, 13), rng.integers(13, 90)], p=[0.2, 0.8]), 1, 90))
-    return int(rng.integers(16, 80))
-
-
-def _sample_identity(rng, age: int) -> dict:
-    child = max(0.0, (13 - age) / 12)  # 1 for a baby, 0 from 13 on
-    tone = rng.uniform(0, len(SKIN_TONES) - 1)
-    lo = int(tone)
-    skin = _lerp(SKIN_TONES[lo], SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)], tone - lo)
-    gender = int(rng.integers(0, 2))
-    a = rng.uniform(68, 75) * (1 + 0.04 * child)  # half width of the face, in canvas pixels
-    grey = np.clip((age - 45) / 35, 0, 1) * rng.uniform(0.3, 1)
-    hair = _lerp(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], (200, 200, 200), grey)
-    return {
-        "age": age, "gender": gender, "child": child, "tone": tone, "skin": skin,
-        "a": a, "b": a * rng.uniform(1.12, 1.28) * (1 - 0.1 * child),
-        "hair": hair, "hair_style": int(rng.choice(4, p=[0.1, 0.35, 0.25, 0.3] if gender else [0.2, 0.5, 0.2, 0.1])),
-        "hairline": rng.uniform(48, 66),  # half-angle of the hair cap, degrees: larger is lower
-        "eye_y": rng.uniform(-0.18, -0.08) + 0.12 * child,  # child eyes sit lower in the head
-        "eye_dx": rng.uniform(0.33, 0.45),
-        "eye_r": rng.uniform(0.14, 0.17) * (1 + 0.3 * child),
-        "iris": IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))],
-        "brow_w": rng.uniform(6.0, 8.0) * (1.15 if not gender else 1.0),
-        "brow_gap": rng.uniform(1.3, 1.8),
-        "nose_len": rng.uniform(0.22, 0.32) * (1 - 0.35 * child),
-        "mouth_y": rng.uniform(0.42, 0.52) - 0.05 * child,
-        "mouth_w": rng.uniform(0.34, 0.42) * (1 - 0.3 * child),
-        "lip": _lerp(skin, (150, 40, 55), rng.uniform(0.5, 0.75)),
-        "wrinkles": float(np.clip((age - 40) / 40, 0, 1)),
-        "clothes": tuple(int(v) for v in rng.integers(20, 235, 3)),
-    }
-
-
-def _sample_actions(rng, expression: str, intensity: float) -> dict:
-    proto = PROTOTYPES[expression]
-    # Small random activations everywhere: faces are never perfectly still.
-    acts = {au: float(rng.normal(0, 0.06)) for au in AUS}
-    for au, v in proto.items():
-        acts[au] += intensity * v * rng.uniform(0.8, 1.2)
-    return acts
-
-
-def _sample_scene(rng) -> dict:
-    return {
-        "angle": rng.uniform(-12, 12),
-        "scale": rng.uniform(0.9, 1.08),
-        "shift": rng.uniform(-9, 9, 2) * SUPERSAMPLE,
-        "mirror": bool(rng.random() < 0.5),
-        "light_dir": rng.uniform(0, 2 * np.pi),
-        "light_strength": rng.uniform(0, 0.2),
-        "contrast": rng.uniform(0.85, 1.15),
-        "brightness": rng.uniform(-12, 12),
-        "gray": bool(rng.random() < GRAYSCALE_SHARE),
-        "blur": float(rng.choice([0, rng.uniform(0.3, 0.8)], p=[0.8, 0.2])),
-        "noise": rng.uniform(0, 5),
-        "quality": int(rng.integers(45, 96)),
-        "occlusion": str(rng.choice(["none", "glasses", "sunglasses", "hand", "block"],
-                                    p=[1 - OCCLUSION_SHARE, 0.05, 0.03, 0.04, 0.03])),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Drawing: background, the face on its own layer, pose, occlusions, camera.
-
-
-def _background(rng) -> Image.Image:
-    # Muted colours: half-way between a random colour and its grey.
-    grey = int(rng.integers(70, 190))
-    base = _lerp((grey, grey, grey), rng.integers(30, 230, 3), 0.35)
-    img = Image.new("RGB", (CANVAS, CANVAS), base)
-    d = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(0, 4))):
-        x0, y0 = rng.integers(-40, CANVAS, 2)
-        w, h = rng.integers(20, 140, 2)
-        # Clutter mostly blended into the base colour: visible, but much fainter than the face.
-        colour = _lerp(base, rng.integers(0, 256, 3), 0.22)
-        shape = d.rectangle if rng.random() < 0.6 else d.ellipse
-        shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
-    return img.filter(ImageFilter.BoxBlur(int(rng.integers(0, 6))))
-
-
-def _bezier(p0, p1, p2, n=12):
-    """Points of a quadratic Bezier curve, used for lips, lids and folds."""
-    t = np.linspace(0, 1, n)[:, None]
-    pts = (1 - t) ** 2 * np.array(p0) + 2 * (1 - t) * t * np.array(p1) + t ** 2 * np.array(p2)
-    return [tuple(p) for p in pts]
-
-
-def _through(p0, mid, p2, n=12):
-    """A quadratic curve from p0 to p2 that passes through ``mid`` halfway."""
-    ctrl = (2 * mid[0] - (p0[0] + p2[0]) / 2, 2 * mid[1] - (p0[1] + p2[1]) / 2)
-    return _bezier(p0, ctrl, p2, n)
-
-
-def _darker(c, f):
-    return tuple(int(v * f) for v in c)
-
-
-def _draw_face(ident: dict, act: dict) -> Image.Image:
-    """The face, hair, neck and shoulders on a transparent layer, centred on the canvas."""
-    layer = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
-    d = ImageDraw.Draw(layer)
-    cx, cy = CANVAS / 2, CANVAS / 2 + 4
-    a, b = ident["a"], ident["b"]
-    skin, hair = ident["skin"], ident["hair"]
-    _draw_body(d, ident, cx, cy)
-    if ident["hair_style"] == 3:  # long hair falls behind the face
-        d.rounded_rectangle([cx - a * 1.25, cy - b * 1.1, cx + a * 1.25, cy + b * 1.15], radius=a, fill=hair)
-    for s in (-1, 1):  # ears
-        d.ellipse([cx + s * a * 0.98 - a * 0.14, cy - b * 0.15, cx + s * a * 0.98 + a * 0.14, cy + b * 0.22], fill=_darker(skin, 0.92))
-    d.ellipse([cx - a, cy - b, cx + a, cy + b], fill=skin)
-    _draw_forehead_lines(d, ident, act, cx, cy)
-    _draw_hair(d, ident, cx, cy)
-    _draw_cheeks(d, ident, act, cx, cy)
-    for s in (-1, 1):
-        _draw_eye(d, ident, act, cx, cy, s)
-        _draw_brow(d, ident, act, cx, cy, s)
-    _draw_nose(d, ident, act, cx, cy)
-    _draw_mouth(d, ident, act, cx, cy)
-    return layer
-
-
-def _draw_body(d, ident, cx, cy):
-    a, b = ident["a"], ident["b"]
-    d.rectangle([cx - a * 0.42, cy + b * 0.5, cx + a * 0.42, cy + b * 1.3], fill=_darker(ident["skin"], 0.85))
-    d.ellipse([cx - a * 2.2, cy + b * 1.05, cx + a * 2.2, cy + b * 2.6], fill=ident["clothes"])
-
-
-def _draw_hair(d, ident, cx, cy):
-    a, b, style = ident["a"], ident["b"], ident["hair_style"]
-    if style == 0:  # very short or bald: a thin shadow of hair
-        d.chord([cx - a, cy - b, cx + a, cy + b], 200, 340, fill=_lerp(ident["hair"], ident["skin"], 0.6))
-        return
-    # The hair cap covers the top of the face ellipse down to the hairline.
-    half = ident["hairline"]
-    d.chord([cx - a * 1.06, cy - b * 1.08, cx + a * 1.06, cy + b * 1.02], 270 - half, 270 + half, fill=ident["hair"])
-    if style == 2:  # a fringe over the forehead
-        d.chord([cx - a * 0.95, cy - b * 1.0, cx + a * 0.95, cy - b * 0.15], 180, 360, fill=ident["hair"])
-
-
-def _eye_centre(ident, cx, cy, side):
-    a, b = ident["a"], ident["b"]
-    return cx + side * ident["eye_dx"] * a * 2 * 0.6, cy + ident["eye_y"] * b * 1.3
-
-
-def _draw_eye(d, ident, act, cx, cy, side):
-    ex, ey = _eye_centre(ident, cx, cy, side)
-    r = ident["eye_r"] * ident["a"] * 2 * 0.55
-    openness = float(np.clip(1 + 0.85 * act["eye_open"] - 0.4 * act["cheek_raise"], 0.12, 2.0))
-    h = r * 0.55 * openness
-    w = r * 1.15
-    d.ellipse([ex - w, ey - h, ex + w, ey + h], fill=(245, 245, 240))
-    ir = min(r * 0.62, h * 1.05)
-    d.ellipse([ex - ir, ey - ir, ex + ir, ey + ir], fill=ident["iris"])
-    pr = ir * 0.45
-    d.ellipse([ex - pr, ey - pr, ex + pr, ey + pr], fill=(10, 10, 10))
-    # Lids: skin above and below the opening hides what the ellipse overdrew of the iris.
-    lid = _darker(ident["skin"], 0.97)
-    d.chord([ex - w * 1.3, ey - h - ir * 2, ex + w * 1.3, ey - h * 0.98], 0, 180, fill=lid)
-    d.chord([ex - w * 1.3, ey + h * 0.98, ex + w * 1.3, ey + h + ir * 2], 180, 360, fill=lid)
-    d.arc([ex - w, ey - h, ex + w, ey + h], 190, 350, fill=(30, 20, 20), width=max(2, int(r * 0.18)))
-    if act["cheek_raise"] > 0.3:  # the lower lid pushed up by the cheek: a smile's crease
-        k = min(1.0, act["cheek_raise"])
-        d.arc([ex - w, ey - h + r * 0.1, ex + w, ey + h + r * 0.5 * k], 20, 160, fill=_darker(ident["skin"], 0.7), width=2)
-
-
-def _draw_brow(d, ident, act, cx, cy, side):
-    ex, ey = _eye_centre(ident, cx, cy, side)
-    r = ident["eye_r"] * ident["a"] * 2 * 0.55
-    base = ey - r * ident["brow_gap"]
-    raise_all = 1.5 * r * act["brow_raise"]
-    inner_up = 1.2 * r * act["inner_brow"]
-    lower = 1.0 * r * act["brow_lower"]
-    together = 0.6 * r * act["brow_together"]
-    inner = (ex - side * (r * 1.2 - together), base - raise_all - inner_up + lower * 1.3)
-    outer = (ex + side * r * 1.4, base - raise_all * 0.8 + lower * 0.3 + 0.2 * inner_up)
-    arch = r * (0.25 + 0.35 * max(0.0, act["brow_raise"]))
-    mid = ((inner[0] + outer[0]) / 2, min(inner[1], outer[1]) - arch)
-    colour = _lerp(ident["hair"], (15, 10, 8), 0.6)
-    d.line(_through(inner, mid, outer, 8), fill=colour, width=int(ident["brow_w"] * SUPERSAMPLE), joint="curve")
-    if act["brow_together"] > 0.35 and act["brow_lower"] > 0.3:  # vertical frown lines (AU4)
-        x = cx + side * r * 0.35
-        d.line([(x, inner[1] - r * 0.1), (x, inner[1] + r * 0.6)], fill=_darker(ident["skin"], 0.72), width=2)
-
-
-def _draw_forehead_lines(d, ident, act, cx, cy):
-    # Raised brows and age both wrinkle the forehead: the same cue from two causes.
-    k = max(act["brow_raise"] + 0.5 * act["inner_brow"], 0) + ident["wrinkles"] * 0.7
-    if k < 0.35:
-        return
-    a, b = ident["a"], ident["b"]
-    colour = _darker(ident["skin"], 0.8)
-    for i in range(min(3, int(k * 3))):
-        y = cy - b * (0.42 + 0.09 * i)
-        d.arc([cx - a * 0.5, y, cx + a * 0.5, y + b * 0.12], 200, 340, fill=colour, width=2)
-
-
-def _draw_cheeks(d, ident, act, cx, cy):
-    k = act["cheek_raise"]
-    if k < 0.15:
-        return
-    a, b = ident["a"], ident["b"]
-    colour = _lerp(ident["skin"], (235, 90, 100), min(0.5, 0.45 * k))
-    for s in (-1, 1):
-        x, y = cx + s * a * 0.55, cy + b * (0.2 - 0.08 * min(k, 1))
-        d.ellipse([x - a * 0.22, y - b * 0.1, x + a * 0.22, y + b * 0.1], fill=colour)
-
-
-def _draw_nose(d, ident, act, cx, cy):
-    a, b = ident["a"], ident["b"]
-    top, tip = cy - b * 0.05, cy + b * ident["nose_len"]
-    shade = _darker(ident["skin"], 0.72)
-    flare = 1 + 0.3 * max(0.0, act["nose_wrinkle"])
-    w = a * 0.16 * flare * (1 - 0.3 * ident["child"])
-    d.line([(cx - w * 0.4, top), (cx - w * 0.7, tip - w * 0.4)], fill=_darker(ident["skin"], 0.85), width=2)
-    d.arc([cx - w, tip - w * 0.7, cx + w, tip + w * 0.5], 20, 160, fill=shade, width=3)
-    for s in (-1, 1):
-        d.ellipse([cx + s * w * 0.55 - w * 0.22, tip - w * 0.05, cx + s * w * 0.55 + w * 0.22, tip + w * 0.25], fill=_darker(ident["skin"], 0.5))
-    k = act["nose_wrinkle"]
-    if k > 0.3:  # AU9: creases across the bridge and beside the nose
-        for i in range(1 + int(k * 2.5)):
-            y = top + (tip - top) * (0.15 + 0.13 * i)
-            d.line([(cx - w * 0.9, y), (cx - w * 0.3, y - 2), (cx + w * 0.3, y - 2), (cx + w * 0.9, y)], fill=shade, width=2)
-    _draw_folds(d, ident, act, cx, cy, tip, w)
-
-
-def _draw_folds(d, ident, act, cx, cy, tip, w):
-    # Nasolabial folds deepen in a smile (AU12) and in disgust (AU10).
-    k = max(act["lip_corner"], 0) * 0.8 + max(act["upper_lip"], 0) + 0.4 * ident["wrinkles"]
-    if k < 0.3:
-        return
-    a, b = ident["a"], ident["b"]
-    my = cy + b * ident["mouth_y"]
-    mw = a * ident["mouth_w"] * 2 * 0.6
-    for s in (-1, 1):
-        p0 = (cx + s * w * 1.3, tip - w * 0.3)
-        p2 = (cx + s * (mw + a * 0.1), my + b * 0.02)
-        mid = (cx + s * (mw + a * 0.14), (p0[1] + p2[1]) / 2)
-        d.line(_through(p0, mid, p2, 8), fill=_darker(ident["skin"], 0.78), width=2 if k < 0.8 else 3)
-
-
-def _draw_mouth(d, ident, act, cx, cy):
-    a, b = ident["a"], ident["b"]
-    my = cy + b * ident["mouth_y"]
-    mw = a * ident["mouth_w"] * 2 * 0.6 * (1 + 0.3 * act["lip_stretch"] + 0.25 * max(act["lip_corner"], 0) - 0.2 * max(act["lip_press"], 0) - 0.1 * max(act["jaw_drop"], 0))
-    corner_up = mw * (0.7 * act["lip_corner"] - 0.2 * act["lip_stretch"])
-    left, right = (cx - mw, my - corner_up), (cx + mw, my - corner_up)
-    upper_y = my - mw * 0.5 * max(act["upper_lip"], 0)
-    opening = mw * (1.7 * max(act["jaw_drop"], 0) + 0.35 * max(act["lip_stretch"], 0) + 0.2 * max(act["upper_lip"], 0))
-    smile = mw * 0.4 * act["lip_corner"]  # a smile bends the lower lip into a U, a frown into a cap
-    lower_y = my + opening + max(smile, 0) * 0.8 + min(smile, 0) * 0.5
-    upper_mid_y = upper_y + min(smile, 0) * 0.6 + max(smile, 0) * 0.2
-    upper = _through(left, (cx, upper_mid_y), right)
-    lower = _through(left, (cx, lower_y), right)
-    lip_w = max(2, int(SUPERSAMPLE * (2.2 + 1.5 * ident["mouth_w"] * 3) * (1 - 0.6 * np.clip(act["lip_press"], 0, 1))))
-    if lower_y - upper_mid_y > 3:
-        d.polygon(upper + lower[::-1], fill=(45, 10, 15))
-        # Upper teeth show in a smile and a sneer; a fear stretch shows mostly a dark gap.
-        teeth = max(act["lip_corner"], 0) + max(act["upper_lip"], 0) + 0.25 * max(act["lip_stretch"], 0)
-        if teeth > 0.3:
-            depth = min((lower_y - upper_mid_y) * 0.45, mw * 0.3)
-            band = [(x, y + depth * (1 - ((x - cx) / mw) ** 2)) for x, y in upper]
-            d.polygon(upper + band[::-1], fill=(240, 238, 225))
-    d.line(upper, fill=ident["lip"], width=lip_w, joint="curve")
-    d.line(lower, fill=_darker(ident["lip"], 1.05) if lip_w > 2 else ident["lip"], width=int(lip_w * 1.3), joint="curve")
-    if lower_y - upper_mid_y <= 3:  # closed mouth: the dark line between the lips
-        d.line(_through(left, (cx, (upper_mid_y + lower_y) / 2), right), fill=_darker(ident["lip"], 0.5), width=2)
-
-
-def _draw_glasses(d, ident, cx, cy, dark: bool):
-    r = ident["eye_r"] * ident["a"] * 2 * 0.55
-    frame = (20, 20, 20) if dark or ident["tone"] < 3 else (200, 200, 200)
-    centres = [_eye_centre(ident, cx, cy, s) for s in (-1, 1)]
-    for ex, ey in centres:
-        box = [ex - r * 1.6, ey - r * 1.15, ex + r * 1.6, ey + r * 1.15]
-        if dark:
-            d.rounded_rectangle(box, radius=r * 0.6, fill=(25, 25, 30), outline=frame, width=3)
-        else:
-            d.rounded_rectangle(box, radius=r * 0.6, outline=frame, width=3)
-    d.line([(centres[0][0] + r * 1.6, centres[0][1]), (centres[1][0] - r * 1.6, centres[1][1])], fill=frame, width=3)
-
-
-def _occlude_after_pose(img, rng, ident, kind):
-    """A hand or a block in front of the (posed) face: it hides part of the expression."""
-    d = ImageDraw.Draw(img)
-    c = CANVAS / 2
-    if kind == "hand":
-        skin = _lerp(ident["skin"], (0, 0, 0), 0.05)
-        x = c + rng.uniform(-0.5, 0.5) * ident["a"]
-        y = c + rng.uniform(0.1, 0.7) * ident["b"]
-        w, h = ident["a"] * rng.uniform(0.32, 0.45), ident["b"] * rng.uniform(0.22, 0.3)
-        d.rounded_rectangle([x - w, y - h, x + w, y + h], radius=w * 0.5, fill=skin)
-        for i in range(1, 4):  # faint gaps between fingers
-            fx = x - w + 2 * w * i / 4
-            d.line([(fx, y - h * 0.8), (fx, y - h * 0.1)], fill=_darker(skin, 0.9), width=1)
-        d.rectangle([x - w * 0.55, y + h * 0.6, x + w * 0.55, y + h * 2.2], fill=skin)
-    else:
-        x, y = rng.uniform(0.2, 0.8, 2) * CANVAS
-        w, h = rng.uniform(0.07, 0.14, 2) * CANVAS
-        d.rectangle([x - w, y - h, x + w, y + h], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
-
-
-def _pose(layer: Image.Image, scene: dict) -> Image.Image:
-    """Rotate, scale and shift the face layer (one affine map, inverse as PIL wants it)."""
-    c = CANVAS / 2
-    th = math.radians(scene["angle"])
-    s = scene["scale"]
-    tx, ty = scene["shift"]
-    cos, sin = math.cos(th) / s, math.sin(th) / s
-    # output (x, y) -> input: inverse rotation/scale about the centre, after removing the shift
-    coeffs = (cos, sin, c - cos * (c + tx) - sin * (c + ty),
-              -sin, cos, c + sin * (c + tx) - cos * (c + ty))
-    return layer.transform(layer.size, Image.AFFINE, coeffs, resample=Image.BILINEAR)
-
-
-def _camera(img: Image.Image, rng, scene: dict) -> bytes:
-    """Lighting, grayscale, blur, noise and JPEG: what the camera and the web did to the face."""
-    img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
-    if scene["blur"] > 0:
-        img = img.filter(ImageFilter.GaussianBlur(scene["blur"]))
-    x = np.asarray(img, dtype=np.float32)
-    u = np.linspace(-1, 1, IMAGE_SIZE, dtype=np.float32)
-    gx, gy = np.meshgrid(u, u)
-    gain = 1 + scene["light_strength"] * (np.cos(scene["light_dir"]) * gx + np.sin(scene["light_dir"]) * gy)
-    x = (x - 128) * scene["contrast"] + 128 + scene["brightness"]
-    x = x * gain[..., None]
-    if scene["gray"]:
-        x = np.repeat(x @ np.array([0.299, 0.587, 0.114], dtype=np.float32), 3).reshape(x.shape)
-    x = x + rng.normal(0, scene["noise"], x.shape).astype(np.float32)
-    out = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
-    buf = io.BytesIO()
-    # Fixed encoder settings: byte-identical output for the same pixels.
-    out.save(buf, format="JPEG", quality=scene["quality"], subsampling=2, optimize=False, progressive=False)
-    return buf.getvalue()
-
-
-def render(seed: int, split: str, index: int, label: int) -> tuple[bytes, dict]:
-    """Draw one face of class ``label`` and return (JPEG bytes, its parameters).
-
-    The image depends only on (seed, split, index, label), never on the other images.
-    """
-    rng = np.random.default_rng([int(seed), SPLIT_IDS[split], int(index)])
-    drawn = int(label)
-    if split != "unlabelled" and rng.random() < LABEL_NOISE:
-        drawn = int(rng.choice([k for k in range(len(CLASS_NAMES)) if k != label]))
-    age = _sample_age(rng, split)
-    ident = _sample_identity(rng, age)
-    intensity = rng.uniform(*(WEAK_INTENSITY if rng.random() < WEAK_SHARE else INTENSITY))
-    acts = _sample_actions(rng, CLASS_NAMES[drawn], intensity)
-    scene = _sample_scene(rng)
-    bg = _background(rng)
-    layer = _draw_face(ident, acts)
-    if scene["occlusion"] in ("glasses", "sunglasses"):
-        _draw_glasses(ImageDraw.Draw(layer), ident, CANVAS / 2, CANVAS / 2 + 4, scene["occlusion"] == "sunglasses")
-    if scene["mirror"]:
-        layer = layer.transpose(Image.FLIP_LEFT_RIGHT)
-    posed = _pose(layer, scene)
-    bg.paste(posed, (0, 0), posed)
-    if scene["occlusion"] in ("hand", "block"):
-        _occlude_after_pose(bg, rng, ident, scene["occlusion"])
-    data = _camera(bg, rng, scene)
-    meta = {"label": CLASS_NAMES[label], "drawn": CLASS_NAMES[drawn], "intensity": float(intensity),
-            "age": age, "gender": ident["gender"], "race": _race(ident["tone"])}
-    return data, meta
-
-
-def _race(tone: float) -> int:
-    # UTKFace's race field (0 White, 1 Black, 2 Asian, 3 Indian, 4 Others), from skin tone only:
-    # a stand-in so the names parse, not a claim about anyone.
-    return [0, 2, 3, 4, 1, 1][int(round(tone))]
-
-
-# --------------------------------------------------------------------------------------------
 # Writing a whole set, atomically.
 
 
@@ -558,8 +149,10 @@ def generate(out, n_train: int = 2000, n_test: int = 500, n_unlabelled: int = 30
     out : folder
         Created whole or not at all: files are written to a hidden sibling folder that is
         renamed into place at the end. An existing synthetic set (it holds ``SYNTHETIC.md``)
-        is replaced, or kept as is when it was made with the same parameters; any other
-        non-empty folder is refused.
+        is kept as is when it was made with the same parameters, and replaced otherwise, but
+        only when it holds nothing but the generator's own files: a notes file or a results
+        folder put there by someone is never deleted (the run is refused, naming it). Any
+        other non-empty folder is refused too.
     n_train, n_test : int
         Labelled faces per split (at least 7, so every class is present; see
         :func:`class_counts`).
@@ -579,6 +172,15 @@ def generate(out, n_train: int = 2000, n_test: int = 500, n_unlabelled: int = 30
     previous = _previous_set(out)
     if previous is not None and previous.get("params") == params:
         return {**previous, "path": str(out), "seconds": time.perf_counter() - t0, "reused": True}
+    if previous is not None:
+        foreign = foreign_files(out)
+        if foreign:
+            raise DataError(
+                f"{out / foreign[0]}: not made by the generator ({len(foreign)} such files or folders in {out}); "
+                f"regenerating with other parameters replaces the whole set and would delete them. Move them "
+                f"out of {out}, or pass another --out"
+            )
+    check_output_folder(out.parent, "--out")
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -588,18 +190,19 @@ def generate(out, n_train: int = 2000, n_test: int = 500, n_unlabelled: int = 30
         (tmp / MANIFEST).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         (tmp / SYNTHETIC_MARKER).write_text(_readme(params, counts))
         _swap_into_place(tmp, out)
+    except OSError as exc:  # a full disk or a read-only file system: the old set (if any) stays whole
+        raise write_error(out, exc, f"{out} is as it was; free space and run the same command again") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {**summary, "path": str(out), "seconds": time.perf_counter() - t0, "reused": False}
 
 
 def _check_params(n_train, n_test, n_unlabelled, seed) -> dict:
-    from .errors import ConfigError
-
     for name, value, least in (("n_train", n_train, len(CLASS_NAMES)), ("n_test", n_test, len(CLASS_NAMES)),
                                ("n_unlabelled", n_unlabelled, 0), ("seed", seed, 0)):
         if int(value) != value or value < least:
-            raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} {value!r}: expected an integer >= {least}; pass e.g. {flag} {max(least, 0) or 0}")
     return {"generator_version": GENERATOR_VERSION, "image_size": IMAGE_SIZE, "seed": int(seed),
             "n_train": int(n_train), "n_test": int(n_test), "n_unlabelled": int(n_unlabelled)}
 
@@ -625,6 +228,29 @@ def _previous_set(out: Path) -> dict | None:
         return json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         return {}  # an older or damaged synthetic set: ours to replace
+
+
+_OURS = (
+    re.compile(r"(SYNTHETIC\.md|synthetic\.json|unlabelled_truth\.csv)"),
+    re.compile(r"class(/(train|test)(/(" + "|".join(CLASS_NAMES) + r")(/(train|test)_\d{5}\.jpg)?)?)?"),
+    re.compile(r"unlabelled(/\d+_\d_\d_synth\d{5}\.jpg\.chip\.jpg)?"),
+)
+
+
+def foreign_files(out) -> list[str]:
+    """Files and folders under ``out`` that the generator does not make (sorted relative paths;
+    a foreign folder is listed, not its contents). Empty for a set as generated."""
+    out = Path(out)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(out):
+        rel = Path(dirpath).relative_to(out).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        for d in sorted(dirnames):
+            if not any(p.fullmatch(prefix + d) for p in _OURS[1:]):
+                found.append(prefix + d + "/")
+        dirnames[:] = [d for d in dirnames if prefix + d + "/" not in found]
+        found += [prefix + f for f in filenames if not any(p.fullmatch(prefix + f) for p in _OURS)]
+    return sorted(found)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:
@@ -722,60 +348,10 @@ UTKFace-style names `age_gender_race_synthNNNNN.jpg.chip.jpg` (no label in the n
 
 
 # --------------------------------------------------------------------------------------------
-# Looking at it
+# Looking at it (the contact sheet itself is fer_utils.figures.synthetic_contact_sheet)
 
 
-def contact_sheet(root, out_png=None, per_class: int = 10, seed: int = 0, title: str | None = None) -> Path:
-    """Save a figure with one labelled row per class of ``root``'s train split; return its path.
-
-    ``out_png`` defaults to ``figures/synthetic_contact_sheet.png``. ``title`` (after "NOT
-    RAF-DB:") defaults to the set's seed, sizes and generator version from its manifest, never
-    its path, so a committed figure does not name a temporary folder. The figure is written to
-    a temporary file and renamed, so a reader never sees half a PNG.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # a file, never a window (a notebook keeps its own backend)
-    import matplotlib.pyplot as plt
-
-    from . import paths
-    from .atomic import temp_path_for
-
-    root = Path(root)
-    out_png = Path(out_png) if out_png is not None else Path(paths.FIGURES_DIR) / "synthetic_contact_sheet.png"
-    rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(per_class * 1.1, len(CLASS_NAMES) * 1.2),
-                             squeeze=False)
-    for r, c in enumerate(CLASS_NAMES):
-        files = sorted((root / "class" / "train" / c).glob("*.jpg"))
-        if not files:
-            raise DataError(f"{root / 'class' / 'train' / c}: no images; expected a synthetic set made by generate()")
-        picks = rng.choice(len(files), size=min(per_class, len(files)), replace=False)
-        for k, ax in enumerate(axes[r]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_visible(False)
-            if k < len(picks):
-                with Image.open(files[picks[k]]) as im:
-                    ax.imshow(np.asarray(im.convert("RGB")))
-        axes[r][0].set_ylabel(c, rotation=0, ha="right", va="center", fontsize=10)
-    if title is None:
-        title = _sheet_title(root)
-    fig.suptitle(f"Synthetic faces (NOT RAF-DB): {title}", fontsize=9)
-    fig.tight_layout()
-    tmp = temp_path_for(out_png)
-    try:
-        fig.savefig(tmp, dpi=100, format="png")
-        os.replace(tmp, out_png)
-    finally:
-        plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return out_png
-
-
-def _sheet_title(root: Path) -> str:
+def sheet_title(root) -> str:
     """What the set is (seed, sizes, generator version), never where it lies."""
     try:
         p = json.loads((Path(root) / MANIFEST).read_text())["params"]

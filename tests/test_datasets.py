@@ -256,3 +256,74 @@ def test_real_raf_other_two_layouts_built_from_the_zip(tmp_path):
         assert rep["layout"] == layout and rep["counts"] == RAF_COUNTS
     fps = {datasets.load(p, image_size=24, verbose=False, progress=False).fingerprint for p in (RAF_ZIP, tmp_path / "csv", tmp_path / "rep")}
     assert len(fps) == 1
+
+
+# --- one split, a plain class-folder tree (what evaluating a model reads) ------------------------
+
+
+def test_the_reports_class_folder_itself_loads_like_its_parent(report_tree):
+    a = datasets.load(report_tree, image_size=16, verbose=False, cache=False)
+    b = datasets.load(report_tree / "class", image_size=16, verbose=False, cache=False)
+    assert b.layout == "report" and a.fingerprint == b.fingerprint
+
+
+def test_test_split_of_every_layout(report_tree, official_tree, tmp_path):
+    full = datasets.load(report_tree, image_size=16, verbose=False, cache=False)
+    only = datasets.load_labelled(report_tree, image_size=16, verbose=False, cache=False)
+    assert only.splits == ("test",) and len(only.y_train) == 0 and only.x_train.shape == (0, 16, 16, 3)
+    np.testing.assert_array_equal(only.x_test, full.x_test)
+    np.testing.assert_array_equal(only.y_test, full.y_test)
+    assert list(only.counts()) == ["test"] and "14 test at 16x16" in only.describe()
+    off = datasets.load(official_tree, image_size=16, split="test", verbose=False, cache=False)
+    assert off.layout == "official" and len(off.y_test) == 14 and len(off.y_train) == 0
+
+
+def test_plain_tree_with_aliases_contempt_and_missing_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder, n in (("Happy", 3), ("angry", 2), ("contempt", 2), ("cats", 1)):
+        for i in range(n):
+            d = tmp_path / "faces" / folder
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(d / f"{i}.png")  # grayscale
+    ds = datasets.load(tmp_path / "faces", image_size=16, split="test", verbose=False, cache=False)
+    assert ds.layout == "folders" and ds.x_test.shape == (5, 16, 16, 3)  # grayscale read as RGB
+    assert sorted(CLASS_NAMES[i] for i in ds.y_test) == ["Anger"] * 2 + ["Happiness"] * 3
+    assert any("contempt" in p and "2 images left out" in p for p in ds.problems)
+    assert any("cats" in p and "1 images left out" in p for p in ds.problems)
+    assert any("no images of Surprise, Fear" in p for p in ds.problems)
+    with pytest.raises(DataError, match="no recognisable RAF-DB layout"):  # training needs both splits
+        datasets.load(tmp_path / "faces", image_size=16, verbose=False, cache=False)
+
+
+def test_plain_tree_with_train_only_has_no_test_split(tmp_path):
+    d = tmp_path / "faces" / "train" / "happy"
+    d.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "a.png")
+    with pytest.raises(DataError, match=r"faces/test: no 'test' split; found only train/"):
+        datasets.load(tmp_path / "faces", image_size=8, split="test", verbose=False, cache=False)
+    ds = datasets.load(tmp_path / "faces" / "train", image_size=8, split="test", verbose=False, cache=False)
+    assert len(ds.y_test) == 1
+
+
+def test_csv_repeated_row_counted_once_conflicting_row_named(official_tree, tmp_path):
+    t = _official_to_csv(official_tree, tmp_path / "c")
+    f = t / "train_labels.csv"
+    lines = f.read_text().splitlines()
+    f.write_text("\n".join(lines + [lines[1]]) + "\n")
+    with pytest.warns(UserWarning, match="repeated label line"):
+        rep = datasets.info(t, read_sizes=False)
+    assert rep["totals"]["train"] == len(lines) - 1
+    name, lab = lines[1].split(",")
+    f.write_text("\n".join(lines + [f"{name},{int(lab) % 7 + 1}"]) + "\n")
+    with pytest.raises(DataError, match=rf"train_labels.csv, line {len(lines) + 1}: '{name}' is labelled .* on line 2"):
+        datasets.info(t, read_sizes=False)
+
+
+def test_to_channels_matches_pil_luminance():
+    rgb = np.random.default_rng(1).integers(0, 256, (2, 5, 5, 3), dtype=np.uint8)
+    gray = datasets.to_channels(rgb, 1)
+    pil = np.stack([np.asarray(Image.fromarray(x).convert("L")) for x in rgb])[..., None]
+    assert np.abs(gray.astype(int) - pil).max() <= 1
+    buf = io.BytesIO()
+    Image.fromarray(rgb[0]).save(buf, format="PNG")
+    assert decode_image(buf.getvalue(), 5, channels=1).shape == (5, 5, 1)

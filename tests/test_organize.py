@@ -21,7 +21,10 @@ from PIL import Image
 
 from fer_utils import organize as org
 from fer_utils.errors import ConfigError, FerError
-from fer_utils.organize import confidence_by_age, contact_sheets, organize, parse_utkface_name
+from fer_utils.figures import organize_contact_sheets
+from fer_utils.organize import organize
+from fer_utils.sources import Source
+
 
 ROOT = Path(__file__).resolve().parents[1]
 META = {org.PREDICTIONS_CSV, org.ERRORS_CSV, org.JOURNAL, org.STATE}
@@ -111,7 +114,9 @@ def test_every_image_sorted_exactly_once_and_same_names_survive(tmp_path, model)
         probs = [float(r[f"p_{c}"]) for c in model.class_names]
         assert abs(sum(probs) - 1) < 1e-4 and float(r["confidence"]) == pytest.approx(max(probs), abs=1e-6)
     assert {"a/same.png", "b/deeper/same.png"} <= {r["source"] for r in rows}
-    assert read_csv(out / "errors.csv") == []
+    # the text file is not an input image: one errors.csv row says so (the README promises it)
+    assert [e["source"] for e in read_csv(out / "errors.csv")] == ["notes.txt"]
+    assert "not an image file (suffix .txt)" in read_csv(out / "errors.csv")[0]["reason"]
     assert summary.sorted == len(rels) and summary.failed == 0 and summary.skipped_non_images == 1
     assert sum(summary.per_class.values()) == len(rels)
     assert str(summary).startswith(f"{len(rels)} sorted, 0 failed, 0 uncertain")
@@ -152,21 +157,22 @@ def test_corrupt_files_go_to_errors_csv(tmp_path, model, monkeypatch):
     }
     for rel, data in bad.items():
         _write(tmp_path / "in" / rel, data)
-    real_read = org._Input.read
+    real_read = Source.read
 
     def read(self, rel):  # a permission error without needing a non-root user
         if rel == "bad/unreadable.png":
             raise PermissionError(13, "Permission denied")
         return real_read(self, rel)
 
-    monkeypatch.setattr(org._Input, "read", read)
+    monkeypatch.setattr(Source, "read", read)
     summary = organize(tmp_path / "in", tmp_path / "out", model, progress=False, batch_size=3)
 
-    errors = read_csv(tmp_path / "out" / "errors.csv")
+    errors = [e for e in read_csv(tmp_path / "out" / "errors.csv") if e["source"] != "notes.txt"]
     assert sorted(e["source"] for e in errors) == sorted(bad)
     reasons = {e["source"]: e["reason"] for e in errors}
     assert "empty" in reasons["bad/empty.jpg"] and "Permission denied" in reasons["bad/unreadable.png"]
     assert all(reasons.values())
+    assert not any("0x" in r or "on_error" in r for r in reasons.values())  # same text every run, no Python hints
     rows = read_csv(tmp_path / "out" / "predictions.csv")
     assert sorted(r["source"] for r in rows) == rels  # the good ones all sorted
     # every input exactly once: sorted or failed
@@ -304,66 +310,42 @@ def test_missing_opencv_says_how_to_install(tmp_path, model, monkeypatch):
         organize(tmp_path / "in", tmp_path / "out", model, progress=False, detect_faces=True)
 
 
-def test_contact_sheets(tmp_path, model):
+def test_contact_sheets_go_under_output(tmp_path, model):
     make_faces(tmp_path / "in", n=12)
-    summary = organize(tmp_path / "in", tmp_path / "out", model, progress=False)
-    paths = contact_sheets(tmp_path / "out", tmp_path / "figs", per_sheet=4)
-    assert sorted(p.name for p in paths) == sorted(f"organize_{c}.png" for c, n in summary.per_class.items() if n)
+    out = tmp_path / "out"
+    summary = organize(tmp_path / "in", out, model, progress=False)
+    paths = organize_contact_sheets(out, per_sheet=4)
+    assert sorted(p.name for p in paths) == sorted(f"{c}.png" for c, n in summary.per_class.items() if n)
+    assert all(p.parent == out / org.SHEETS_DIR for p in paths)
     for p in paths:
         with Image.open(p) as im:
             assert im.format == "PNG" and im.size[0] > 100
+    # a second run changes no byte and no modification time
+    first = tree_hash(out)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    organize(tmp_path / "in", out, model, progress=False)
+    organize_contact_sheets(out, per_sheet=4)
+    assert tree_hash(out) == first and {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamps
 
 
-def test_latest_model(tmp_path):
-    with pytest.raises(FerError, match="(?i)run the experiments first"):
-        org.latest_model(tmp_path / "runs")
-    old = _write(tmp_path / "runs" / "a" / "model-e0001.keras", b"x")
-    new = _write(tmp_path / "runs" / "b" / "model-e0002.keras", b"x")
-    os.utime(old, ns=(1, 1))
-    assert org.latest_model(tmp_path / "runs") == new
+def test_stale_sheets_removed_only_when_ours(tmp_path, model):
+    import json
 
-
-# --------------------------------------------------------------------------------------------
-# UTKFace names and the infant claim
-
-
-@pytest.mark.parametrize(
-    "name, expected",
-    [
-        ("UTKFace/26_1_2_20170116174525125.jpg.chip.jpg", {"age": 26, "gender": 1, "race": 2}),
-        ("1_0_4_20161221193016140.jpg.chip.jpg", {"age": 1, "gender": 0, "race": 4}),
-        ("100_0_0_20170112213500903.jpg.chip.jpg", {"age": 100, "gender": 0, "race": 0}),
-        ("61_1_20170109150557335.jpg.chip.jpg", {"age": 61, "gender": 1, "race": None}),  # missing field
-        ("UTKFace/55_0_0_20170116232725357jpg.chip.jpg", {"age": 55, "gender": 0, "race": 0}),  # missing dot
-        ("24_0_1_20170116220224657 .jpg.chip.jpg", {"age": 24, "gender": 0, "race": 1}),  # space
-        ("39_1_20170116174525125.jpg.chip.jpg", {"age": 39, "gender": 1, "race": None}),
-        ("34_1_2_synth00012.jpg.chip.jpg", {"age": 34, "gender": 1, "race": 2}),  # the synthetic set's
-        ("7_3.jpg", {"age": 7, "gender": None, "race": None}),
-        ("holiday.jpg", None),
-        ("train_00001_aligned.jpg", None),
-        ("999_0_0_2017.jpg", None),
-    ],
-)
-def test_parse_utkface_name(name, expected):
-    assert parse_utkface_name(name) == expected
-
-
-def test_confidence_by_age():
-    import pandas as pd
-
-    df = pd.DataFrame({
-        "source": ["1_0_0_x.jpg", "2_1_0_x.jpg", "8_0_0_x.jpg", "30_0_0_x.jpg", "75_1_1_x.jpg", "odd.jpg"],
-        "confidence": [0.9, 0.7, 0.5, 0.4, 0.6, 0.99],
-    })
-    t = confidence_by_age(df)
-    assert list(t.index) == ["infants 0-2", "children 3-12", "teens 13-19", "adults 20-59", "60+"]
-    assert t.loc["infants 0-2", "n"] == 2 and t.loc["infants 0-2", "mean_confidence"] == pytest.approx(0.8)
-    assert t.loc["teens 13-19", "n"] == 0
-    assert t["n"].sum() == 5  # the name without an age is left out
-
-
-# --------------------------------------------------------------------------------------------
-# The notebook, through papermill, on a tiny generated folder and a tiny saved model
+    make_faces(tmp_path / "in", n=6)
+    out = tmp_path / "out"
+    organize(tmp_path / "in", out, model, progress=False)
+    predicted = {r["predicted"] for r in read_csv(out / "predictions.csv")}
+    empty = [c for c in model.class_names if c not in predicted]
+    assert len(empty) >= 2  # 6 faces, an untrained model: most classes stay empty
+    ours, theirs = (out / org.SHEETS_DIR / f"{c}.png" for c in empty[:2])
+    _write(ours, b"a sheet an earlier run wrote")
+    _write(theirs, b"a user's own file")
+    record = out / ".organize-sheets.json"
+    record.write_text(json.dumps({f"{org.SHEETS_DIR}/{ours.name}": hashlib.sha256(ours.read_bytes()).hexdigest()}))
+    organize_contact_sheets(out, per_sheet=2)
+    assert not ours.exists()  # ours, of a class now empty: gone
+    assert theirs.read_bytes() == b"a user's own file"  # never recorded: kept
+    assert sorted(json.loads(record.read_text())) == sorted(f"{org.SHEETS_DIR}/{c}.png" for c in predicted)
 
 
 @pytest.mark.slow
@@ -389,4 +371,5 @@ def test_notebook_05_runs(tmp_path, model_path):
     assert "accuracy against" in text.lower()
     rows = read_csv(tmp_path / "organized" / "predictions.csv")
     assert sorted(r["source"] for r in rows) == rels
-    assert list((tmp_path / "home" / "figures").glob("organize_*.png"))
+    assert list((tmp_path / "organized" / org.SHEETS_DIR).glob("*.png"))
+    assert not (tmp_path / "home" / "figures").exists()  # nothing outside OUTPUT

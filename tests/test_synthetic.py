@@ -104,14 +104,52 @@ def test_refuses_foreign_folder_and_reuses_identical_set(tiny, tmp_path):
     assert json.loads((copy / synthetic.MANIFEST).read_text())["params"]["n_test"] == 7
 
 
+def test_regenerating_never_deletes_the_users_own_files(tiny, tmp_path):
+    """Another seed over a synthetic set that also holds a notes file and a results folder:
+    refused, naming the foreign file, and nothing in the folder changes."""
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy)
+    (copy / "notes.txt").write_text("my notes")
+    (copy / "results").mkdir()
+    (copy / "results" / "run.csv").write_text("1,2\n")
+    before = tree_hash(copy)
+    assert synthetic.foreign_files(copy) == ["notes.txt", "results/"]
+    with pytest.raises(DataError, match=r"notes.txt: not made by the generator \(2 such"):
+        synthetic.generate(copy, progress=False, **{**TINY, "seed": 9})
+    assert tree_hash(copy) == before
+    assert synthetic.generate(copy, progress=False, **TINY)["reused"] is True  # same parameters: kept
+    assert synthetic.foreign_files(tiny) == []
+
+
+def test_full_disk_leaves_the_old_set_whole(tiny, tmp_path, monkeypatch):
+    import errno
+
+    from fer_utils.errors import FerError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy)
+    before = tree_hash(copy)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(synthetic, "_write_set", full)
+    with pytest.raises(FerError, match=r"copy: cannot write \(No space left on device\); nothing was left half-written"):
+        synthetic.generate(copy, progress=False, **{**TINY, "seed": 5})
+    assert tree_hash(copy) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+
+
 def test_contact_sheet(tiny, tmp_path):
-    png = synthetic.contact_sheet(tiny, tmp_path / "sheet.png", per_class=3)
+    from fer_utils.figures import synthetic_contact_sheet
+
+    png = synthetic_contact_sheet(tiny, tmp_path / "sheet.png", per_class=3)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_contact_sheet_title_names_the_set_not_its_path(tiny):
     # The committed figure must not show a temporary folder.
-    title = synthetic._sheet_title(tiny)
+    title = synthetic.sheet_title(tiny)
     assert str(tiny) not in title and "tmp" not in title
     assert "seed 3" in title and "28 train" in title
     assert f"generator version {synthetic.GENERATOR_VERSION}" in title
@@ -124,6 +162,7 @@ def test_manifest_stamps_the_generator_version(tiny):
     assert "generator version" in (tiny / datasets.SYNTHETIC_MARKER).read_text()
 
 
+@pytest.mark.slow
 def test_data_notebook_runs(tiny, tmp_path):
     pytest.importorskip("papermill")
     out = tmp_path / "out.ipynb"
