@@ -16,11 +16,18 @@ Legacy semantics reproduced (``keras.src.legacy.preprocessing.image``):
 * The horizontal flip (probability 0.5) is applied after the affine transform; we fold it into
   the same matrix, which is exact because a flip maps pixel centres onto pixel centres.
 
+Random draws, the same on every backend. ``keras.random`` draws with each backend's own
+generator (TensorFlow's stateless Philox, JAX's threefry), so one seed gives unrelated
+augmentations under TensorFlow and JAX. The layer draws its uniforms instead from a counter-based
+integer hash (:func:`uniform_bits`, uint32 xor/shift/multiply, bit-identical in NumPy,
+TensorFlow and JAX) of (stream seed, call counter, sample, parameter); the stream seed and the
+counter live in the layer's ``SeedGenerator`` state, so ``reseed`` works as before.
+
 Remaining differences, measured by ``tests/test_augment.py``: the legacy generator draws its
-random numbers with NumPy's global RNG; we draw them with a seeded ``keras.random`` generator,
-so the same seed does not give the same draws (the distributions are the same). Resampling is
-TensorFlow's ``ImageProjectiveTransformV3`` (or JAX's ``map_coordinates``) instead of scipy's:
-on identical parameters they agree to within float rounding in the interior.
+random numbers with NumPy's global RNG, so the same seed does not give the same draws (the
+distributions are the same). Resampling is TensorFlow's ``ImageProjectiveTransformV3`` (or JAX's
+``map_coordinates``) instead of scipy's: on identical parameters they agree to within float
+rounding in the interior.
 """
 
 from __future__ import annotations
@@ -28,7 +35,30 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
+
+
+_MIX = (0x7FEB352D, 0x846CA68B)  # "lowbias32" constants (C. Wellons' hash prospector)
+
+
+def _mix(x):
+    """A uint32 -> uint32 bijective hash, exact (wrapping) arithmetic on every backend."""
+    x = ops.bitwise_xor(x, ops.right_shift(x, 16))
+    x = ops.multiply(x, ops.convert_to_tensor(np.uint32(_MIX[0])))
+    x = ops.bitwise_xor(x, ops.right_shift(x, 15))
+    x = ops.multiply(x, ops.convert_to_tensor(np.uint32(_MIX[1])))
+    return ops.bitwise_xor(x, ops.right_shift(x, 16))
+
+
+def uniform_bits(seed, counter, n):
+    """``n`` uniforms in [0, 1) as float32 multiples of 2**-24, a pure function of the integers
+    ``(seed, counter)``: the same numbers under NumPy, TensorFlow and JAX."""
+    u32 = lambda v: ops.cast(v, "uint32")
+    key = _mix(ops.bitwise_xor(_mix(ops.bitwise_xor(u32(seed), u32(0x9E3779B9))), u32(counter)))
+    idx = u32(ops.arange(n, dtype="int32"))
+    bits = _mix(ops.bitwise_xor(_mix(ops.add(idx, u32(0x85EBCA6B))), key))
+    return ops.cast(ops.right_shift(bits, 8), "float32") * (2.0**-24)
 
 
 @keras.saving.register_keras_serializable(package="fer_utils")
@@ -85,13 +115,16 @@ class ReportAugmentation(keras.layers.Layer):
         shape = ops.shape(inputs)
         batch = shape[0]
         height, width = inputs.shape[1], inputs.shape[2]
-        shear = keras.random.uniform((batch,), -self.shear_range, self.shear_range, seed=self.seed_generator)
-        zoom = keras.random.uniform((batch, 2), self.zoom_range[0], self.zoom_range[1], seed=self.seed_generator)
+        state = self.seed_generator.next()  # (stream seed, call counter); counts the calls
+        u = ops.reshape(uniform_bits(state[0], state[1], batch * 4), (batch, 4))
+        shear = self.shear_range * (2.0 * u[:, 0] - 1.0)
+        lo, hi = self.zoom_range
+        zx, zy = lo + (hi - lo) * u[:, 1], lo + (hi - lo) * u[:, 2]
         if self.horizontal_flip:
-            flip = ops.cast(keras.random.uniform((batch,), 0.0, 1.0, seed=self.seed_generator) < 0.5, "float32")
+            flip = ops.cast(u[:, 3] < 0.5, "float32")
         else:
             flip = ops.zeros((batch,), "float32")
-        matrix = self.transform_matrix(batch, height, width, shear, zoom[:, 0], zoom[:, 1], flip)
+        matrix = self.transform_matrix(batch, height, width, shear, zx, zy, flip)
         return ops.image.affine_transform(
             inputs, matrix, interpolation="bilinear", fill_mode=self.fill_mode, data_format="channels_last"
         )

@@ -12,6 +12,11 @@ here and nowhere else:
 ones "layer 3" and "layer 4", and Experiment 1 says "a network depth of 2". Parameter counts
 at 128x128: depth 2: 3,692,519; depth 4: 901,287; depth 6: 1,639,335 (pinned by tests).
 
+Same numbers on every backend (benchmarks/bench_backends.py): a seed gives the same initial
+weights under TensorFlow and JAX (:func:`initial_weights` draws them with NumPy), and the loss is
+taken from the softmax's logits on both (:func:`softmax_crossentropy`; the output layer is still
+``Dense(7)`` with a softmax, :func:`report_softmax`, so the model outputs probabilities).
+
 The model takes uint8 images: the first layers cast and rescale by 1/255 (the report's
 ``rescale=1./255``) and then augment (training only), so data stays uint8 - 4x smaller - until
 it reaches the model.
@@ -20,9 +25,12 @@ it reaches the model.
 from __future__ import annotations
 
 import json
+import math
+import threading
 
 import keras
-from keras import layers
+import numpy as np
+from keras import layers, ops
 
 from .augment import ReportAugmentation
 from .datasets import CLASS_NAMES
@@ -63,8 +71,8 @@ def feature_map_sizes(depth: int, input_size: int, padding=REPORT_PADDING) -> li
             raise ConfigError(
                 f"depth {depth} at input size {input_size}: the feature map collapses at conv "
                 f"layer {k + 1} (side {before} -> {side} before pooling; a 2x2 pool needs 2 or more). "
-                f"Use a larger --input-size (at least {min_input_size(depth, padding)}) or a "
-                f"smaller depth"
+                f"Use images of at least {min_input_size(depth, padding)} px ('fer train --image-size', "
+                f"'fer model summary --input-size') or a smaller depth"
             )
         side //= 2
         sizes.append(side)
@@ -76,6 +84,73 @@ def min_input_size(depth: int, padding=REPORT_PADDING) -> int:
         if _sides(depth, s, padding)[1] is None:
             return s
     raise ConfigError(f"depth {depth}: no input size up to 4096 works")  # pragma: no cover
+
+
+#: Smallest probability the fallback loss takes the log of (float32's smallest normal number).
+TINY = 1.1754944e-38
+#: Per thread: (probabilities, logits) of the last call of :func:`report_softmax`, so the loss can
+#: find the logits of the very output it is given (JAX arrays cannot carry them as an attribute).
+_LAST_SOFTMAX = threading.local()
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+def report_softmax(x):
+    """The output layer's softmax (the report's ``activation='softmax'``): returns the
+    probabilities, and remembers ``x`` as their logits for :func:`softmax_crossentropy`."""
+    out = keras.activations.softmax(x)  # under TensorFlow it also sets out._keras_logits = x
+    _LAST_SOFTMAX.pair = (out, x)
+    return out
+
+
+def _logits_of(y_pred):
+    logits = getattr(y_pred, "_keras_logits", None)
+    pair = getattr(_LAST_SOFTMAX, "pair", (None, None))
+    if logits is None and pair[0] is y_pred:  # the very array the softmax returned (traced or eager)
+        logits = pair[1]
+    return logits
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+def softmax_crossentropy(y_true, y_pred):
+    """The report's categorical cross-entropy, from the softmax's logits on every backend.
+
+    Keras' built-in ``categorical_crossentropy`` computes it differently per backend: under
+    TensorFlow the softmax output carries its logits (``_keras_logits``) and the loss is taken
+    from them (as tf.keras 2 did for the report), while a JAX array cannot carry them, so under
+    JAX the probabilities are clipped to [1e-7, 1 - 1e-7]. The clip has zero gradient: a
+    confidently wrong face then contributes a constant -log(1e-7) = 16.12 and nothing to learn
+    from, and a run that saturates in its first steps stays there (loss (1 - 0.3886) * 16.12 =
+    9.855 with every face called Happiness: the JAX collapse; benchmarks/bench_backends.py).
+    Here the logits of the output (remembered by :func:`report_softmax`) are used on both
+    backends, gradient ``p - y``. For a probability tensor of unknown origin it falls back to
+    the log of the probabilities floored at 1.2e-38 (exact until the true class's logit trails
+    by 87).
+    """
+    logits = _logits_of(y_pred)
+    if logits is not None:
+        return ops.categorical_crossentropy(y_true, logits, from_logits=True)
+    p = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
+    return -ops.sum(y_true * ops.log(ops.maximum(p, TINY)), axis=-1)
+
+
+def initial_weights(model: keras.Model, seed: int) -> None:
+    """Set every conv and dense kernel to Glorot-uniform draws and every bias to zero, as
+    Keras' defaults define them, but drawn by NumPy from ``seed``: the same start, bit for bit,
+    under TensorFlow and JAX (Keras' initializers use each backend's own random generator, so
+    the same seed gives unrelated weights on the two).
+    """
+    rng = np.random.default_rng([int(seed), 0x1417])
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        shape = tuple(int(d) for d in kernel.shape)
+        receptive = math.prod(shape[:-2])
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        kernel.assign(rng.uniform(-limit, limit, shape).astype("float32"))
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(np.zeros(tuple(int(d) for d in layer.bias.shape), "float32"))
 
 
 def build_model(
@@ -94,6 +169,10 @@ def build_model(
     """Build (and compile, as the report did: Adam(lr), categorical cross-entropy, accuracy)
     the report's CNN with ``depth`` conv layers (2..6) for ``input_size`` square RGB uint8
     images.
+
+    ``seed`` fixes the initial weights through :func:`initial_weights` (the same on every
+    backend); the loss is :func:`softmax_crossentropy` (the report's categorical cross-entropy,
+    computed the same way on every backend).
 
     ``class_names`` is stored on the model (``model.class_names`` and in the saved file), so a
     saved model can sort faces later without the data set.
@@ -120,11 +199,13 @@ def build_model(
         x = layers.MaxPooling2D(2, name=f"pool{k + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation=report_softmax, name="predictions")(x)  # softmax
     model = keras.Model(inputs, outputs, name=f"report_cnn_depth{depth}")
     model.class_names = class_names
+    if seed is not None:
+        initial_weights(model, seed)
     if compile:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=softmax_crossentropy, metrics=["accuracy"])
     return model
 
 
@@ -138,21 +219,15 @@ def augmentation_layer(model: keras.Model) -> ReportAugmentation | None:
 def save_model(model: keras.Model, path, class_names=None) -> None:
     """Save atomically as ``.keras``; the class names travel in a sidecar JSON and in the
     archive's metadata (``<path>.classes.json`` is what :func:`load_model` reads)."""
-    from .atomic import atomic_write_json, temp_path_for
-    import os
     from pathlib import Path
+
+    from .atomic import atomic_save_model, atomic_write_json
 
     path = Path(path)
     if path.suffix != ".keras":
         raise ConfigError(f"{path}: expected a file name ending in .keras")
     names = list(class_names or getattr(model, "class_names", None) or CLASS_NAMES)
-    tmp = temp_path_for(path)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_save_model(model, path)
     atomic_write_json(path.with_name(path.name + ".classes.json"), {"class_names": names})
 
 
@@ -168,9 +243,14 @@ def load_model(path, compile: bool = True):
     try:
         model = keras.saving.load_model(path, compile=compile, custom_objects={"ReportAugmentation": ReportAugmentation})
     except Exception as exc:  # noqa: BLE001 - any failure to load is the user's file
-        raise FerError(f"{path}: cannot load the model ({type(exc).__name__}: {exc}); expected a .keras file saved by this package") from None
+        raise FerError(f"{path}: cannot be read as a Keras model ({type(exc).__name__}: a truncated, damaged or foreign "
+                       f"file); expected a .keras file saved by 'fer train --save'") from None
     side = path.with_name(path.name + ".classes.json")
-    names = tuple(json.loads(side.read_text())["class_names"]) if side.exists() else CLASS_NAMES
+    try:
+        names = tuple(json.loads(side.read_text())["class_names"]) if side.exists() else CLASS_NAMES
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise FerError(f"{side}: not valid class names (expected JSON {{\"class_names\": [...]}}); delete it to use "
+                       f"RAF-DB's 7 classes, or save the model again with 'fer train --save'") from None
     model.class_names = names
     return model, names
 

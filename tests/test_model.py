@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fer_utils.errors import ConfigError
-from fer_utils.model import build_model, feature_map_sizes, load_model, save_model
+from fer_utils.model import build_model, feature_map_sizes, load_model, save_model, softmax_crossentropy
 
 # Pinned parameter counts at 128x128 (2, 4 and 6 from DESIGN.md; 3 and 5 follow the same reading).
 PARAMS = {2: 3_692_519, 3: 1_867_815, 4: 901_287, 5: 688_551, 6: 1_639_335}
@@ -29,7 +29,16 @@ def test_compiled_as_the_report():
     m = build_model(2, 64, lr=0.01)
     assert type(m.optimizer).__name__ == "Adam"
     assert float(np.asarray(m.optimizer.learning_rate)) == pytest.approx(0.01)
-    assert m.loss == "categorical_crossentropy"
+    assert m.loss is softmax_crossentropy  # categorical cross-entropy, the same on every backend
+
+
+def test_seed_fixes_the_initial_weights_and_saving_keeps_the_loss(tmp_path):
+    a, b = build_model(2, 32, seed=5), build_model(2, 32, seed=5)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    save_model(a, tmp_path / "m.keras")
+    m, _ = load_model(tmp_path / "m.keras")
+    assert m.loss is softmax_crossentropy
 
 
 @pytest.mark.parametrize("depth,size", [(6, 32), (2, 5), (4, 20)])
