@@ -1,43 +1,48 @@
-"""The four one-factor sweeps (Tables 1-4), the chain between them, and ``fer run``.
+"""The four one-factor sweeps (Tables 1-4) as rows of runs, the plan, and the table manifests.
 
 A table is a list of rows; a row is (grid value, RunConfig, epochs). Rows that share a
 configuration share a run: Table 1's lr=0.001 row is the first 50 epochs of Table 2's
 1000-epoch run, and Table 3's depth-4 row is Table 4's batch-64 configuration. The run store
 trains each configuration once, to the largest epoch count any row asks of it.
 
-Each experiment notebook calls :func:`setup` then :func:`run_table`; the table's manifest
-(``results/tables/<profile>/table<N>.json``: which runs and epochs made each row) is what the
-report notebook reads, with the run store, to assemble Tables 1-4 without training anything.
+:func:`plan` lists every run of a study (each table, each seed, and the final model) to its
+largest epoch count: the engine (:mod:`fer_utils.engine`) trains it. Each experiment notebook
+calls :func:`setup` then :func:`run_table`, which finds its epochs trained (or trains them) and
+writes the table's manifest (``results/tables/<profile>/table<N>.json``: which runs and epochs
+made each row, and the picks); the report reads the manifests and the run store, trains nothing.
+
+This module launches no notebook and imports neither the report nor the notebooks.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import paths
 from .atomic import atomic_write_json
 from .config import (
     METRIC_COLUMNS,
+    RAF_DB_TRAIN,
     REPORT_CHOICES,
     REPORT_PROTOCOL,
+    REPORT_TABLES,
     TABLE_CAPTIONS,
-    TABLE_FACTOR_LABEL,
     Profile,
     RunConfig,
     get_profile,
 )
-from .errors import ConfigError, FerError
+from .errors import ConfigError, FerError, RunStoreError
 
 CHAINS = ("report", "selected")
-NOTEBOOKS = ("00_data", "01_learning_rate", "02_epochs", "03_network_depth", "04_batch_size", "05_organize", "06_report")
+TABLES = (1, 2, 3, 4)
+#: The notebook that runs each table.
+TABLE_NOTEBOOKS = {1: "01_learning_rate", 2: "02_epochs", 3: "03_network_depth", 4: "04_batch_size"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,6 +57,7 @@ class Experiment:
     selection: str
     chain: str
     store: object  # fer_utils.runs.RunStore
+    data_path: Path | None = None  # where ``data`` was read from (engine workers reload it)
 
     def describe(self) -> str:
         p = self.profile
@@ -85,8 +91,33 @@ def default_data(profile: Profile) -> Path:
     return target
 
 
+def faces_for(data: str) -> str | None:
+    """Unlabelled faces for the sorting step: the synthetic set's own, else the UTKFace sample
+    beside the project (../shared/data), else None (the step is skipped, and says so)."""
+    own = Path(data) / "unlabelled"
+    if own.is_dir():
+        return str(own)
+    utk = paths.SHARED_DATA / "utkface-sample.zip"
+    return str(utk) if utk.exists() else None
+
+
+def check_seeds(seeds) -> tuple[int, ...]:
+    """Seeds as a tuple of integers >= 0 (raises a ConfigError naming the bad value)."""
+    try:
+        out = tuple(int(s) for s in seeds)
+    except (TypeError, ValueError):
+        raise ConfigError(f"seeds {seeds!r}: expected integers 0 or more, e.g. 0,1,2") from None
+    bad = [s for s in out if s < 0]
+    if bad:
+        raise ConfigError(f"seeds {list(out)}: {bad[0]} is negative; expected integers 0 or more, e.g. --seeds 0,1,2")
+    return out
+
+
 def setup(profile="demo", data="", seeds=None, selection="test", chain="report", overrides=None, verbose=True) -> Experiment:
-    """Resolve a profile, load its data (cached) and open the run store. Prints the config."""
+    """Resolve a profile, load its data (cached) and open the run store. Prints the config.
+
+    ``seeds`` empty or None: the profile's seeds. ``data`` empty: the profile's default data.
+    """
     from . import backend, datasets
     from .runs import RunStore
 
@@ -96,17 +127,17 @@ def setup(profile="demo", data="", seeds=None, selection="test", chain="report",
         raise ConfigError(f"selection {selection!r}: expected 'test' (the report's) or 'holdout'")
     if chain not in CHAINS:
         raise ConfigError(f"chain {chain!r}: expected one of {CHAINS}")
-    seeds = tuple(int(s) for s in (seeds if seeds not in (None, [], ()) else prof.seeds))
-    path = Path(data) if data else default_data(prof)
+    seeds = check_seeds(seeds if seeds not in (None, [], ()) else prof.seeds)
+    path = Path(data).expanduser().resolve() if data else default_data(prof)
     ds = datasets.load(path, image_size=prof.image_size, verbose=verbose)
-    exp = Experiment(prof, ds, seeds, selection, chain, RunStore())
+    exp = Experiment(prof, ds, seeds, selection, chain, RunStore(), data_path=path)
     if verbose:
         print(exp.describe(), flush=True)
     return exp
 
 
 # ---------------------------------------------------------------------------------------------
-# Rows of a table
+# Rows of a table, the final model, the plan
 
 
 @dataclass(frozen=True)
@@ -127,7 +158,7 @@ def chain_values(exp: Experiment, upto: int) -> dict:
             if t < upto:
                 man = read_manifest(exp.profile.name, t)
                 if man is None:
-                    raise FerError(f"chain 'selected': table {t} has no results yet ({manifest_path(exp.profile.name, t)}); run notebook 0{t} first")
+                    raise FerError(f"chain 'selected': table {t} has no results yet ({manifest_path(exp.profile.name, t)}); run notebook {TABLE_NOTEBOOKS[t]} first")
                 vals[key] = man["picks"]["sound" if exp.selection == "holdout" else "report"]
     return vals
 
@@ -151,20 +182,61 @@ def table_rows(exp: Experiment, table: int) -> list[Row]:
     return rows
 
 
-def plan(exp: Experiment, tables=(1, 2, 3, 4)) -> dict:
-    """Which runs need how many epochs, what the store already has, and the total to train."""
+def final_batch_size(profile: Profile, batch: int, n_train: int) -> int:
+    """The final model's batch size: Table 4's ``batch``, or with ``profile.scale_final_batch``
+    that batch scaled to the data size, so an epoch takes as many optimizer steps as on RAF-DB.
+
+    >>> from fer_utils.config import PROFILES
+    >>> final_batch_size(PROFILES["demo"], 2048, 1500), final_batch_size(PROFILES["full"], 2048, 12271)
+    (250, 2048)
+    """
+    return max(1, round(batch * n_train / RAF_DB_TRAIN)) if profile.scale_final_batch else int(batch)
+
+
+def final_rows(exp: Experiment, value) -> list[Row]:
+    """The final model's runs (one per seed) for Table 4's row at ``value``: that row exactly,
+    or with the profile's final changes (``final_epochs``, ``scale_final_batch``)."""
+    rows = [r for r in table_rows(exp, 4) if _same(r.value, value)]
+    p = exp.profile
+    batch = final_batch_size(p, int(value), len(exp.data.y_train))
+    return [Row(4, r.value, r.seed, r.cfg.replace(batch_size=batch), p.final_epochs or r.epochs) for r in rows]
+
+
+def planned_final_value(exp: Experiment) -> float | None:
+    """Table 4's row the final model comes from, when it is known before Table 4 has run: the
+    report's choice under ``chain="report"`` (where the grid has it); else None."""
+    if exp.chain != "report":
+        return None
+    chosen = float(REPORT_CHOICES[4]["value"])
+    prof = exp.profile.to_dict()
+    return next((float(b) for b in exp.profile.batch_grid if _same(report_equivalent(4, b, prof), chosen)), None)
+
+
+def plan(exp: Experiment, tables=TABLES, final: bool | None = None) -> dict:
+    """Which runs need how many epochs, what the store already has, and the total to train.
+
+    ``final`` (default: when Table 4 is planned): include the final model's runs where they
+    are known in advance (:func:`planned_final_value`). Each run: run_id, config (a dict),
+    epochs (the largest any row asks), keep (the epoch counts whose model is kept and tested),
+    tables, done, to_train.
+    """
+    rows = [r for t in tables for r in table_rows(exp, t)]
+    extra = []
+    if final if final is not None else 4 in tables:
+        value = planned_final_value(exp)
+        if value is not None:
+            extra = final_rows(exp, value)
     need: dict[str, dict] = {}
-    for t in tables:
-        for r in table_rows(exp, t):
-            n = need.setdefault(r.cfg.run_id, {"run_id": r.cfg.run_id, "config": r.cfg.to_dict(), "epochs": 0, "keep": set(), "tables": set()})
-            n["epochs"] = max(n["epochs"], r.epochs)
-            n["keep"].add(r.epochs)
-            n["tables"].add(t)
+    for r, tag in [(r, r.table) for r in rows] + [(r, "final") for r in extra]:
+        n = need.setdefault(r.cfg.run_id, {"run_id": r.cfg.run_id, "config": r.cfg.to_dict(), "epochs": 0, "keep": set(), "tables": []})
+        n["epochs"] = max(n["epochs"], r.epochs)
+        n["keep"].add(r.epochs)
+        if tag not in n["tables"]:
+            n["tables"].append(tag)
     runs = []
     for n in need.values():
         done = exp.store.epochs_done(RunConfig.from_dict(n["config"]))
-        runs.append({**n, "keep": sorted(n["keep"]), "tables": sorted(n["tables"]), "done": done, "to_train": max(0, n["epochs"] - done)})
-    naive = sum(r.epochs for t in tables for r in table_rows(exp, t))
+        runs.append({**n, "keep": sorted(n["keep"]), "done": done, "to_train": max(0, n["epochs"] - done)})
     return {
         "profile": exp.profile.name,
         "data": exp.data.fingerprint,
@@ -175,21 +247,35 @@ def plan(exp: Experiment, tables=(1, 2, 3, 4)) -> dict:
         "n_runs": len(runs),
         "total_epochs": sum(r["epochs"] for r in runs),
         "epochs_to_train": sum(r["to_train"] for r in runs),
-        "epochs_without_reuse": naive,
+        "epochs_without_reuse": sum(r.epochs for r in rows) + sum(r.epochs for r in extra if (r.cfg.run_id, r.epochs) not in
+                                                                 {(t.cfg.run_id, t.epochs) for t in rows}),
     }
 
 
 # ---------------------------------------------------------------------------------------------
-# Running and reading a table
+# Manifests, running and reading a table
 
 
-def manifest_path(profile: str, table: int) -> Path:
-    return paths.TABLES_DIR / profile / f"table{table}.json"
+def tables_dir(profile: str, results_dir=None) -> Path:
+    return (Path(results_dir) / "tables" if results_dir is not None else paths.TABLES_DIR) / profile
 
 
-def read_manifest(profile: str, table: int) -> dict | None:
-    p = manifest_path(profile, table)
-    return json.loads(p.read_text()) if p.exists() else None
+def manifest_path(profile: str, table: int, results_dir=None) -> Path:
+    return tables_dir(profile, results_dir) / f"table{table}.json"
+
+
+def read_manifest(profile: str, table: int, results_dir=None) -> dict | None:
+    p = manifest_path(profile, table, results_dir)
+    if not p.exists():
+        return None
+    try:
+        man = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunStoreError(f"{p}: not a table manifest ({exc.__class__.__name__}); run the table's notebook again "
+                            f"({TABLE_NOTEBOOKS.get(table, 'fer run')}) to rewrite it") from None
+    if not isinstance(man, dict) or not {"table", "rows", "picks", "seeds"} <= set(man):
+        raise RunStoreError(f"{p}: not a table manifest (expected the keys table, rows, picks, seeds); run the table's notebook again")
+    return man
 
 
 @dataclass
@@ -199,6 +285,7 @@ class TableResult:
     mean: pd.DataFrame  # index: grid value; the report's columns (+ Test_* with holdout)
     std: pd.DataFrame
     runs: dict = field(default_factory=dict)  # (value, seed) -> Run
+    final_runs: dict = field(default_factory=dict)  # seed -> Run of the final model (Table 4)
 
     @property
     def caption(self) -> str:
@@ -208,40 +295,26 @@ class TableResult:
     def picks(self) -> dict:
         return self.manifest["picks"]
 
-    def display_frame(self) -> pd.DataFrame:
-        """The table as the report shows it, with mean ± std when there are several seeds."""
-        n = len(self.manifest["seeds"])
-        out = pd.DataFrame(index=self.mean.index)
-        out.index.name = TABLE_FACTOR_LABEL[self.table]
-        for c in self.mean.columns:
-            if n > 1:
-                out[c] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(self.mean[c], self.std[c])]
-            else:
-                out[c] = [f"{m:.4f}" for m in self.mean[c]]
-        marks = []
-        for v in self.mean.index:
-            m = []
-            if _same(v, self.picks.get("report")):
-                m.append("report's rule")
-            if _same(v, self.picks.get("sound")):
-                m.append("held-out rule")
-            marks.append(", ".join(m))
-        out["Picked by"] = marks
-        return out
+    @property
+    def n_seeds(self) -> int:
+        return len(self.manifest.get("seeds", [0]))
 
 
 def _same(a, b) -> bool:
-    return b is not None and math.isclose(float(a), float(b))
+    return a is not None and b is not None and math.isclose(float(a), float(b))
 
 
-def _pick(df: pd.DataFrame, rule: str, column_suffix="") -> float:
+def pick(df: pd.DataFrame, rule: str) -> float:
+    """The grid value a rule picks: "min |Discrepancy|" (the report's Table 4) or max Val_accuracy."""
     if rule == "min |Discrepancy|":
         return float(df["Discrepancy"].abs().idxmin())
     return float(df["Val_accuracy"].idxmax())
 
 
 def run_table(exp: Experiment, table: int, verbose: bool = True) -> TableResult:
-    """Train what the table needs (through the run store), write its manifest, return it."""
+    """Train what the table needs (through the run store), write its manifest, return it.
+
+    Table 4 also brings the final model's runs to their epochs (:func:`final_rows`)."""
     rows = table_rows(exp, table)
     keep: dict[str, set] = {}
     for r in rows:
@@ -250,11 +323,10 @@ def run_table(exp: Experiment, table: int, verbose: bool = True) -> TableResult:
     for r in rows:
         if max(keep[r.cfg.run_id]) == r.epochs:  # train each configuration once, to its largest count
             exp.store.ensure(r.cfg, r.epochs, exp.data, keep_epochs=sorted(keep[r.cfg.run_id]), verbose=verbose)
-    proto = REPORT_PROTOCOL[table]
     manifest = {
         "table": table,
         "caption": TABLE_CAPTIONS[table],
-        "factor": proto["factor"],
+        "factor": REPORT_PROTOCOL[table]["factor"],
         "profile": exp.profile.to_dict(),
         "seeds": list(exp.seeds),
         "selection": exp.selection,
@@ -264,14 +336,21 @@ def run_table(exp: Experiment, table: int, verbose: bool = True) -> TableResult:
                  "synthetic": exp.data.synthetic, "image_size": exp.data.image_size,
                  "n_train": int(len(exp.data.y_train)), "n_test": int(len(exp.data.y_test))},
         "rows": [{"value": r.value, "seed": r.seed, "epochs": r.epochs, "run_id": r.cfg.run_id} for r in rows],
-        "seconds": time.perf_counter() - t0,
     }
     result = load_table(manifest, exp.store)
     manifest["picks"] = {
-        "report": _pick(result.mean, REPORT_CHOICES[table]["rule"]),
-        "sound": _pick(result.mean, "max Val_accuracy") if exp.selection == "holdout" else None,
+        "report": pick(result.mean, REPORT_CHOICES[table]["rule"]),
+        "sound": pick(result.mean, "max Val_accuracy") if exp.selection == "holdout" else None,
     }
-    result.manifest = manifest
+    if table == 4:
+        value = final_value(manifest)
+        fin = final_rows(exp, value)
+        for r in fin:
+            exp.store.ensure(r.cfg, r.epochs, exp.data, keep_epochs=sorted(keep.get(r.cfg.run_id, set()) | {r.epochs}), verbose=verbose)
+        manifest["final"] = {"value": value, "batch_size": fin[0].cfg.batch_size, "epochs": fin[0].epochs,
+                             "rows": [{"seed": r.seed, "epochs": r.epochs, "run_id": r.cfg.run_id} for r in fin]}
+    manifest["seconds"] = time.perf_counter() - t0
+    result = load_table(manifest, exp.store)
     atomic_write_json(manifest_path(exp.profile.name, table), manifest)
     return result
 
@@ -296,7 +375,23 @@ def load_table(manifest: dict, store=None) -> TableResult:
     g = df.groupby("value", sort=False)[cols]
     mean = g.mean()
     std = g.std(ddof=1).fillna(0.0) if len(manifest["seeds"]) > 1 else g.mean() * 0.0
-    return TableResult(manifest["table"], manifest, mean, std, runs)
+    final_runs = {r["seed"]: store.load(r["run_id"]) for r in manifest.get("final", {}).get("rows", [])}
+    return TableResult(manifest["table"], manifest, mean, std, runs, final_runs)
+
+
+def load_results(profile: str = "demo", results_dir=None) -> dict:
+    """``{table: TableResult}`` for every table whose manifest exists under ``results_dir``
+    (default the project's results/: ``tables/<profile>/`` and the run store ``runs/``)."""
+    from .runs import RunStore
+
+    get_profile(profile)  # an unknown profile is an error naming the known ones
+    store = RunStore(Path(results_dir) / "runs") if results_dir is not None else RunStore()
+    out = {}
+    for t in TABLES:
+        man = read_manifest(profile, t, results_dir)
+        if man is not None:
+            out[t] = load_table(man, store)
+    return out
 
 
 def curves(result: TableResult) -> pd.DataFrame:
@@ -310,42 +405,13 @@ def curves(result: TableResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def comparison(result: TableResult) -> pd.DataFrame:
-    """Report's published value, reproduced value and difference for every cell."""
-    rows = []
-    for v in result.mean.index:
-        pub = published_row(result.table, v, result.manifest["profile"])
-        for i, col in enumerate(METRIC_COLUMNS):
-            rep = pub[i] if pub is not None else np.nan
-            ours = float(result.mean.loc[v, col])
-            rows.append({TABLE_FACTOR_LABEL[result.table]: v, "metric": col, "report": rep, "reproduced": ours, "difference": ours - rep})
-    return pd.DataFrame(rows)
-
-
-def said_vs_got(result: TableResult) -> str:
-    """One sentence: what the report chose from this table, and what our numbers pick."""
-    choice = REPORT_CHOICES[result.table]
-    label = TABLE_FACTOR_LABEL[result.table].lower()
-
-    def fmt(v):
-        eq = report_equivalent(result.table, v, result.manifest["profile"])
-        return f"{v:g}" if eq is None or _same(eq, v) else f"{v:g} (= {eq:g} at the report's scale)"
-
-    ours = result.picks["report"]
-    eq = report_equivalent(result.table, ours, result.manifest["profile"])
-    agree = "the same" if eq is not None and _same(eq, choice["value"]) else "a different"
-    s = (f"The report picked {label} {choice['value']:g} by {choice['rule']}; applied to our "
-         f"numbers the same rule picks {fmt(ours)}: {agree} choice.")
-    if result.picks.get("sound") is not None:
-        s += f" On the held-out validation split (max Val_accuracy) the pick is {fmt(result.picks['sound'])}."
-    return s
+# ---------------------------------------------------------------------------------------------
+# The report's grid beside ours, and the study's final model
 
 
 def published_row(table: int, value, profile: dict):
     """The report's published (Loss, Accuracy, Val_loss, Val_accuracy, Discrepancy) for the
     row at ``value`` of the profile's grid, or None where the report has no such row."""
-    from .config import REPORT_TABLES
-
     eq = report_equivalent(table, value, profile)
     if eq is None:
         return None
@@ -381,108 +447,29 @@ def final_value(manifest: dict) -> float:
     return float(picks["sound"] if picks.get("sound") is not None else picks["report"])
 
 
-def default_model_path(profile: str = "demo") -> Path:
-    """The study's final model from the run store (Table 4's :func:`final_value` row)."""
+def final_model_path(profile: str = "demo", results_dir=None) -> Path:
+    """The study's final model file, exactly the one ``fer run`` sorts with: Table 4's final
+    run (``manifest["final"]``, first seed) at its epochs. Raises FerError when not trained."""
     from .runs import RunStore
 
-    man = read_manifest(profile, 4) or read_manifest(profile, 3)
+    get_profile(profile)
+    man = read_manifest(profile, 4, results_dir)
     if man is None:
-        raise FerError(f"no trained model: {manifest_path(profile, 4)} is missing. Run the experiments first (make report) or pass --model FILE.keras")
-    value = final_value(man)
-    row = next(r for r in man["rows"] if math.isclose(float(r["value"]), float(value)))
-    return RunStore().load(row["run_id"]).model_path(row["epochs"])
+        raise FerError(f"no trained model for profile {profile!r}: {manifest_path(profile, 4, results_dir)} is missing. "
+                       f"Run the experiments first (fer run --profile {profile}) or pass --model FILE.keras")
+    store = RunStore(Path(results_dir) / "runs") if results_dir is not None else RunStore()
+    if "final" in man:
+        row = man["final"]["rows"][0]
+    else:  # a manifest written before the final model had its own entry: Table 4's row
+        value = final_value(man)
+        row = next(r for r in man["rows"] if math.isclose(float(r["value"]), float(value)))
+    path = store.load(row["run_id"]).model_path(row["epochs"])
+    if not Path(path).exists():
+        raise FerError(f"{path}: the final model of profile {profile!r} is missing (a published folder has no models); "
+                       f"train it with fer run --profile {profile}, or pass --model FILE.keras")
+    return path
 
 
-# ---------------------------------------------------------------------------------------------
-# fer run: execute the notebooks with papermill
-
-
-def run_cli(args) -> int:
-    exp_kwargs = dict(profile=args.profile, data=args.data or "", seeds=list(args.seeds) if args.seeds else None,
-                      selection=args.selection, chain=args.chain)
-    if args.plan:
-        exp = setup(**exp_kwargs, verbose=not args.json)
-        p = plan(exp)
-        if args.json:
-            print(json.dumps(p, indent=2))
-        else:
-            print(f"{p['n_runs']} runs, {p['total_epochs']} epochs in all ({p['epochs_without_reuse']} without reuse), "
-                  f"{p['epochs_to_train']} still to train:")
-            for r in p["runs"]:
-                print(f"  {r['run_id']}: tables {r['tables']}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
-        return 0
-    names = args.notebooks.split(",") if args.notebooks else None
-    return execute_notebooks(names=names, **exp_kwargs)
-
-
-def faces_for(data: str) -> str | None:
-    """Unlabelled faces for the sorting step: the synthetic set's own, else the UTKFace sample
-    beside the project (../shared/data), else None (the step is skipped, and says so)."""
-    own = Path(data) / "unlabelled"
-    if own.is_dir():
-        return str(own)
-    utk = paths.SHARED_DATA / "utkface-sample.zip"
-    return str(utk) if utk.exists() else None
-
-
-def execute_notebooks(names=None, profile="demo", data="", seeds=None, selection="test", chain="report") -> int:
-    """Run the notebooks in order through papermill into results/executed/, then export the
-    report. A failing notebook stops the chain (its executed copy, with papermill's error
-    banner, is kept) and the exit status is 1."""
-    import papermill as pm
-
-    if not data:  # make the synthetic set once, here, rather than inside a notebook
-        data = str(default_data(get_profile(profile)))
-    else:
-        data = str(Path(data).expanduser().resolve())
-    available = [n for n in NOTEBOOKS if (paths.NOTEBOOKS_DIR / f"{n}.ipynb").exists()]
-    unknown = set(names or ()) - set(available)
-    if unknown:
-        raise FerError(f"unknown notebook(s) {sorted(unknown)}; available: {available}")
-    todo = [n for n in available if names is None or n in names]
-    out_dir = paths.EXECUTED_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "data": data, "seeds": list(seeds) if seeds else [], "selection": selection, "chain": chain}
-    t_all = time.perf_counter()
-    for name in todo:
-        p = dict(params)
-        if name == "05_organize":
-            faces = faces_for(data)
-            if faces is None:
-                print(f"== {name}: skipped (no unlabelled faces: neither {data}/unlabelled nor {paths.SHARED_DATA}/utkface-sample.zip)")
-                continue
-            p.update(faces=faces, model_path=str(default_model_path(profile)), output=str(paths.RESULTS_DIR / "organized"))
-        if name == "06_report":
-            from .report import export_report
-
-            print("== 06_report: assembling the report (trains nothing)", flush=True)
-            export_report(profile=profile)
-            continue
-        src = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
-        dest = out_dir / f"{name}.ipynb"
-        accepted = _notebook_parameters(src)
-        p = {k: v for k, v in p.items() if k in accepted}
-        print(f"== {name}: {p}", flush=True)
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(src), str(dest), parameters=p, cwd=str(paths.NOTEBOOKS_DIR),
-                                kernel_name="python3", progress_bar=False, stdout_file=sys.stdout)
-        except pm.PapermillExecutionError as exc:
-            print(f"fer run: {name} failed at cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-                  f"  the executed notebook, with the error, is kept at {dest}", file=sys.stderr)
-            return 1
-        print(f"== {name}: done in {time.perf_counter() - t0:.0f}s -> {dest}", flush=True)
-    print(f"Ran {len(todo)} notebooks in {time.perf_counter() - t_all:.0f}s; executed copies in {out_dir}")
-    return 0
-
-
-def _notebook_parameters(path: Path) -> set:
-    """Names assigned in the notebook's `parameters` cell (papermill injects only those)."""
-    import ast
-
-    nb = json.loads(path.read_text())
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell["source"]))
-            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
-    return set()
+def default_model_path(profile: str = "demo") -> Path:
+    """Deprecated name of :func:`final_model_path` (kept while ``fer organize`` calls it)."""
+    return final_model_path(profile)

@@ -1,4 +1,5 @@
-"""The four experiment notebooks through papermill (smoke profile), plans, and failures."""
+"""Tables as rows of runs, the plan (with the final model), manifests; and the four experiment
+notebooks through papermill at the smoke profile (slow)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def smoke_home(smoke_study):
     return smoke_study
 
 
+@pytest.mark.slow
 def test_four_notebooks_run_and_write_their_tables(smoke_home):
     home, stdout = smoke_home
     for name in ("00_data", *EXPERIMENTS.split(","), "05_organize", "06_report"):
@@ -38,6 +40,7 @@ def test_four_notebooks_run_and_write_their_tables(smoke_home):
     assert (home / "figures" / "figure12.png").exists()
 
 
+@pytest.mark.slow
 def test_a_second_run_trains_nothing(smoke_home):
     home, _ = smoke_home
     out = fer("run", "--profile", "smoke", "--notebooks", EXPERIMENTS, home=home)
@@ -47,6 +50,7 @@ def test_a_second_run_trains_nothing(smoke_home):
     assert plan["epochs_to_train"] == 0
 
 
+@pytest.mark.slow
 def test_shared_configurations_are_trained_once(smoke_home):
     home, _ = smoke_home
     plan = json.loads(fer("run", "--profile", "smoke", "--plan", "--json", home=home).stdout)
@@ -75,17 +79,122 @@ def test_full_profile_without_data_says_what_to_do(tmp_path):
     assert "--data" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-FAIL_SCRIPT = """
-from fer_utils.experiments import execute_notebooks
-raise SystemExit(execute_notebooks(names=["01_learning_rate", "02_epochs"], profile="smoke", data={data!r}, chain="bogus"))
-"""
+@pytest.mark.slow
+def test_sorting_uses_exactly_the_final_model(smoke_home):
+    home, stdout = smoke_home
+    env_paths = {"FER_HOME": str(home)}
+    code = "from fer_utils.experiments import final_model_path; print(final_model_path('smoke'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, **env_paths), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    path = out.stdout.strip()
+    assert path.endswith(".keras") and Path(path).exists()
+    assert f"'model_path': '{path}'" in stdout  # fer run passed it to notebook 05
 
 
-def test_failing_notebook_stops_the_chain_and_keeps_its_copy(report_tree, tmp_path):
-    env = dict(os.environ, FER_HOME=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", FAIL_SCRIPT.format(data=str(report_tree))], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 1
-    assert "01_learning_rate failed" in out.stderr and "chain 'bogus'" in out.stderr
-    kept = tmp_path / "results" / "executed" / "01_learning_rate.ipynb"
-    assert kept.exists() and "An Exception was encountered" in kept.read_text()
-    assert not (tmp_path / "results" / "executed" / "02_epochs.ipynb").exists()
+@pytest.mark.slow
+def test_a_failing_notebook_keeps_the_earlier_good_copy(smoke_home, tmp_path):
+    from fer_utils import notebooks
+    from fer_utils.errors import NotebookError
+
+    home, _ = smoke_home
+    dest = tmp_path / "01_learning_rate.ipynb"
+    dest.write_text("an earlier good executed copy")
+    data = str(home / "data" / "synthetic-smoke")
+    with pytest.raises(NotebookError) as err:
+        notebooks.execute("01_learning_rate", dest, {"profile": "smoke", "data": data, "chain": "bogus"}, stream_output=False)
+    assert err.value.notebook == "01_learning_rate" and "chain 'bogus'" in str(err.value)
+    assert dest.read_text() == "an earlier good executed copy"
+    assert "An Exception was encountered" in (tmp_path / "01_learning_rate.failed.ipynb").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans and the final model (fast: a stand-in data set and store, nothing trained)
+
+
+class _Data:
+    def __init__(self, n_train=1500, n_test=500):
+        import numpy as np
+
+        self.fingerprint, self.y_train, self.y_test = "f" * 16, np.zeros(n_train, int), np.zeros(n_test, int)
+
+
+class _Store:
+    root = Path("/nonexistent")
+
+    def epochs_done(self, cfg):
+        return 0
+
+
+def _exp(profile, n_train, chain="report", seeds=(0,)):
+    from fer_utils.config import get_profile
+    from fer_utils.experiments import Experiment
+
+    return Experiment(get_profile(profile), _Data(n_train), tuple(seeds), "test", chain, _Store())
+
+
+def test_the_demo_plans_its_final_model_apart_and_keeps_the_tables():
+    from fer_utils.experiments import plan
+
+    p = plan(_exp("demo", 1500))
+    final = [r for r in p["runs"] if "final" in r["tables"]]
+    assert len(final) == 1 and final[0]["tables"] == ["final"]
+    assert final[0]["config"]["batch_size"] == 250 and final[0]["epochs"] == 30 and final[0]["keep"] == [30]
+    row = next(r for r in p["runs"] if r["tables"] == [4] and r["config"]["batch_size"] == 2048)
+    assert row["epochs"] == 3  # Table 4's row is the report's batch at the table's epochs, unchanged
+    assert p["total_epochs"] == 61 + 30
+    without_final = plan(_exp("demo", 1500), final=False)
+    assert without_final["total_epochs"] == 61 and without_final["n_runs"] == p["n_runs"] - 1
+
+
+def test_full_and_tenth_final_model_is_the_row_itself():
+    from fer_utils.experiments import plan
+
+    for name, total in (("full", 2000), ("tenth", 200)):
+        p = plan(_exp(name, 12271))
+        assert p["total_epochs"] == total and p["n_runs"] == 12
+        final = next(r for r in p["runs"] if "final" in r["tables"])
+        assert final["tables"] == [4, "final"] and final["config"]["batch_size"] == 2048
+
+
+def test_selected_chain_cannot_plan_the_final_model_before_table_4():
+    from fer_utils.experiments import planned_final_value
+
+    assert planned_final_value(_exp("demo", 1500, chain="selected")) is None
+    assert planned_final_value(_exp("demo", 1500)) == 2048.0
+    assert planned_final_value(_exp("smoke", 140)) is None  # its grid has no 2048
+
+
+def test_final_batch_size_scales_only_where_the_profile_says():
+    from fer_utils.config import PROFILES
+    from fer_utils.experiments import final_batch_size
+
+    assert final_batch_size(PROFILES["demo"], 2048, 1500) == 250
+    assert final_batch_size(PROFILES["demo"], 128, 1500) == 16
+    assert final_batch_size(PROFILES["demo"], 128, 10) == 1
+    for name in ("full", "tenth", "smoke"):
+        assert final_batch_size(PROFILES[name], 2048, 1500) == 2048
+
+
+def test_check_seeds():
+    from fer_utils.errors import ConfigError
+    from fer_utils.experiments import check_seeds
+
+    assert check_seeds([0, 2, "3"]) == (0, 2, 3)
+    with pytest.raises(ConfigError, match="-1 is negative"):
+        check_seeds([0, -1])
+    with pytest.raises(ConfigError, match="expected integers"):
+        check_seeds(["a"])
+
+
+def test_a_corrupt_manifest_names_the_file(tmp_path):
+    from fer_utils.errors import RunStoreError
+    from fer_utils.experiments import manifest_path, read_manifest
+
+    p = manifest_path("demo", 1, tmp_path)
+    p.parent.mkdir(parents=True)
+    p.write_text("{not json")
+    with pytest.raises(RunStoreError, match="table1.json: not a table manifest"):
+        read_manifest("demo", 1, tmp_path)
+    p.write_text("[]")
+    with pytest.raises(RunStoreError, match="expected the keys"):
+        read_manifest("demo", 1, tmp_path)

@@ -1,149 +1,122 @@
-"""The report: claims as pure functions (unit tests), and the whole export on smoke results
-(experiments 01-04 at the smoke profile, then `fer report`, in a temporary FER_HOME)."""
+"""The report: the final model, the collapse check, how the profile differs from the report's
+protocol, the HTML pieces (unit tests), and the whole export on smoke results (`fer run
+--profile smoke` in a temporary FER_HOME), also from a published folder of small files."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils import report
-from fer_utils.config import METRIC_COLUMNS, PROFILES
+from conftest import run_fer
+from fer_utils import notebooks, report
+from fer_utils.config import METRIC_COLUMNS, PROFILES, RunConfig
 from fer_utils.experiments import TableResult
 
-NOTEBOOKS = "01_learning_rate,02_epochs,03_network_depth,04_batch_size"
+CLASSES = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 
 
-def table(t: int, rows: dict, profile="full", seeds=(0,), std=None, picks=None) -> TableResult:
-    """A hand-made TableResult: rows = {grid value: {metric: value}} (missing metrics 0.5)."""
-    idx = pd.Index([float(v) for v in rows], name="value")
-    mean = pd.DataFrame([[r.get(c, 0.5) for c in METRIC_COLUMNS] for r in rows.values()], index=idx, columns=list(METRIC_COLUMNS))
-    sd = mean * 0.0 if std is None else mean * 0.0 + std
-    man = {"table": t, "seeds": list(seeds), "profile": PROFILES[profile].to_dict(), "selection": "test",
-           "picks": picks or {"report": float(list(rows)[0]), "sound": None}, "rows": []}
-    return TableResult(t, man, mean, sd, {})
+@dataclass
+class FakeRun:
+    id: str
+    config: RunConfig
+    evaluations: dict
+
+    def evaluation(self, epochs):
+        return self.evaluations.get(epochs)
 
 
-def verdict(claims, fragment):
-    c = next(c for c in claims if fragment in c.claim)
-    return c.verdict, c.report_verdict
+def _test_eval(confusion) -> dict:
+    cm = np.asarray(confusion)
+    per = {c: float(cm[i, i] / cm[i].sum()) for i, c in enumerate(CLASSES)}
+    return {"test": {"accuracy": float(np.trace(cm) / cm.sum()), "mean_class_accuracy": float(np.mean(list(per.values()))),
+                     "per_class_accuracy": per, "confusion": cm.tolist(), "class_names": CLASSES, "n": int(cm.sum())}}
+
+
+def table4(profile="demo", final=None, confusion=None, n_train=1500) -> TableResult:
+    """Table 4 with one row (batch 2048, 3 epochs) and, with ``final``=(batch, epochs), a final
+    model trained apart, as the demo does."""
+    cm = confusion if confusion is not None else np.eye(7, dtype=int) * 10 + 1
+    row_cfg = RunConfig(data="x", depth=4, batch_size=2048, image_size=72)
+    man = {"table": 4, "seeds": [0], "profile": PROFILES[profile].to_dict(), "selection": "test", "chain": "report",
+           "picks": {"report": 2048.0, "sound": None}, "data": {"n_train": n_train},
+           "rows": [{"value": 2048, "seed": 0, "epochs": 3, "run_id": "row"}]}
+    runs = {(2048, 0): FakeRun("row", row_cfg, {3: _test_eval(cm)})}
+    final_runs = {}
+    if final:
+        batch, epochs = final
+        man["final"] = {"value": 2048.0, "batch_size": batch, "epochs": epochs, "rows": [{"seed": 0, "epochs": epochs, "run_id": "fin"}]}
+        final_runs[0] = FakeRun("fin", row_cfg.replace(batch_size=batch), {epochs: _test_eval(cm)})
+    mean = pd.DataFrame([[0.5] * 5], index=pd.Index([2048.0], name="value"), columns=list(METRIC_COLUMNS))
+    return TableResult(4, man, mean, mean * 0, runs, final_runs)
 
 
 # ---------------------------------------------------------------------------------------------
-# Claims (pure)
+# The final model (pure)
 
 
-def test_lr_claim_follows_the_numbers():
-    good = table(1, {0.01: {"Val_accuracy": 0.3}, 0.001: {"Val_accuracy": 0.8}, 0.0001: {"Val_accuracy": 0.7}})
-    bad = table(1, {0.01: {"Val_accuracy": 0.3}, 0.001: {"Val_accuracy": 0.6}, 0.0001: {"Val_accuracy": 0.7}})
-    assert report.claim_lr_best_val({1: good}).verdict == report.SUPPORTED
-    assert report.claim_lr_best_val({1: bad}).verdict == report.NOT_SUPPORTED
-    assert report.claim_lr_best_val({}).verdict == report.NOT_TESTABLE
-    # the report's own numbers support it
-    assert report.claim_lr_best_val({}).report_verdict == report.SUPPORTED
+def test_final_model_is_the_final_entry_when_the_profile_trains_it_apart():
+    fin = report.final_model({4: table4(final=(250, 30))})
+    assert fin["config"].batch_size == 250 and fin["epochs"] == 30 and fin["row_epochs"] == 3
+    assert fin["run_ids"] == ["fin"]
+    old = report.final_model({4: table4()})  # a manifest without a "final" entry: the row itself
+    assert old["config"].batch_size == 2048 and old["epochs"] == 3 and old["run_ids"] == ["row"]
 
 
-def test_a_tie_is_not_the_best():
-    tie = table(1, {0.01: {"Val_accuracy": 0.8}, 0.001: {"Val_accuracy": 0.8}})
-    c = report.claim_lr_best_val({1: tie})
-    assert c.verdict == report.NOT_SUPPORTED and "tie" in c.evidence
+def test_collapse_check():
+    one_column = np.zeros((7, 7), dtype=int)
+    one_column[:, 3] = 10  # Happiness for every face
+    fin = report.final_model({4: table4(confusion=one_column)})
+    assert report.collapsed_class(fin) == "Happiness"
+    md = report.final_model_markdown(fin)
+    assert "has collapsed" in md and "predicts Happiness for every test face" in md and "only 3 optimizer steps" in md
+    learned = report.final_model({4: table4(final=(250, 30))})
+    assert report.collapsed_class(learned) is None and "collapsed" not in report.final_model_markdown(learned)
 
 
-def test_minimal_discrepancy_claim_is_false_on_the_reports_own_numbers():
-    c = report.claim_lr_min_discrepancy({})
-    assert c.report_verdict == report.NOT_SUPPORTED
-    assert "0.0027" in c.report_evidence and "Lowest |Discrepancy|: lr 0.01" in c.report_evidence
-    ours = table(1, {0.01: {"Discrepancy": 0.2}, 0.001: {"Discrepancy": 0.05}, 0.0001: {"Discrepancy": 0.1}})
-    assert report.claim_lr_min_discrepancy({1: ours}).verdict == report.SUPPORTED
+def test_the_demo_says_how_its_final_model_differs_from_the_report():
+    note = report.final_protocol_note(report.final_model({4: table4(final=(250, 30))}))
+    assert "*not* Table 4's row" in note
+    assert "2048 × 1,500 / 12,271 = 250" in note and "6 steps an epoch" in note
+    assert "30 epochs, 180 steps in all" in note and "took 600 on RAF-DB" in note
+    same = report.final_protocol_note(report.final_model({4: table4(profile="full", n_train=12271)}))
+    assert "row itself" in same and "not" not in same
 
 
-def test_depth_claims_flip_and_need_their_grid():
-    assert verdict(report.claims({}), "depth of 4 gives")[1] == report.NOT_SUPPORTED  # depth 5: 0.7956 > 0.7947
-    win = table(3, {3: {"Val_accuracy": 0.5}, 4: {"Val_accuracy": 0.6}})
-    lose = table(3, {3: {"Val_accuracy": 0.7}, 4: {"Val_accuracy": 0.6}})
-    assert report.claim_depth_best({3: win}).verdict == report.SUPPORTED
-    assert report.claim_depth_best({3: lose}).verdict == report.NOT_SUPPORTED
-    assert report.claim_depth_degrades({3: win}).verdict == report.NOT_TESTABLE  # no depth 5 or 6
-    deg = table(3, {4: {"Val_accuracy": 0.6}, 5: {"Val_accuracy": 0.5}, 6: {"Val_accuracy": 0.4}})
-    assert report.claim_depth_degrades({3: deg}).verdict == report.SUPPORTED
+def test_optimizer_steps():
+    assert report.optimizer_steps(12271, 2048, 100) == 600
+    assert report.optimizer_steps(1500, 2048, 3) == 3
+    assert report.optimizer_steps(1500, 250, 30) == 180
 
 
-def test_epochs_are_compared_at_the_reports_scale():
-    # the demo profile's first two epoch counts stand for the report's 100 and 200
-    e1, e2 = PROFILES["demo"].epochs_grid[:2]
-    best_short = table(2, {e1: {"Val_accuracy": 0.6}, e2: {"Val_accuracy": 0.5}}, profile="demo")
-    best_long = table(2, {e1: {"Val_accuracy": 0.5}, e2: {"Val_accuracy": 0.6}}, profile="demo")
-    assert report.claim_epochs_best({2: best_short}).verdict == report.SUPPORTED
-    c = report.claim_epochs_best({2: best_long})
-    assert c.verdict == report.NOT_SUPPORTED and "epochs 200" in c.evidence
+def test_missing_tables_message_suggests_a_command_that_works():
+    demo = report.missing_tables_message({}, "demo")
+    assert "fer run --profile demo --notebooks 01_learning_rate,02_epochs,03_network_depth,04_batch_size" in demo
+    assert "--data" not in demo
+    tenth = report.missing_tables_message({1: None, 2: None}, "tenth")
+    assert "fer run --profile tenth --data /path/to/raf-basic.zip --notebooks 03_network_depth,04_batch_size" in tenth
+    assert report.missing_tables_message({t: None for t in (1, 2, 3, 4)}, "demo") is None
 
 
-def test_batch_claims():
-    assert report.claim_batch_min_discrepancy({}).report_verdict == report.SUPPORTED
-    small_grid = table(4, {128: {"Discrepancy": 0.1}, 256: {"Discrepancy": 0.2}})
-    assert report.claim_batch_min_discrepancy({4: small_grid}).verdict == report.NOT_TESTABLE
-    full = {128: {"Discrepancy": 0.3}, 256: {"Discrepancy": 0.2}, 512: {"Discrepancy": 0.1}, 2048: {"Discrepancy": 0.05}}
-    assert report.claim_batch_min_discrepancy({4: table(4, full)}).verdict == report.SUPPORTED
-    assert report.claim_batch_large_generalise({4: table(4, full)}).verdict == report.SUPPORTED
-    full[2048] = {"Discrepancy": 0.4}
-    assert report.claim_batch_min_discrepancy({4: table(4, full)}).verdict == report.NOT_SUPPORTED
-    assert report.claim_batch_large_generalise({4: table(4, full)}).verdict == report.NOT_SUPPORTED
+def test_synthetic_banner_only_on_synthetic_data():
+    @dataclass
+    class R:
+        manifest: dict
 
-
-def test_seed_noise_is_mentioned():
-    t = table(1, {0.01: {"Val_accuracy": 0.3}, 0.001: {"Val_accuracy": 0.61}, 0.0001: {"Val_accuracy": 0.6}}, seeds=(0, 1, 2), std=0.05)
-    c = report.claim_lr_best_val({1: t})
-    assert c.verdict == report.SUPPORTED
-    assert "± 0.0500" in c.evidence and "within one standard deviation" in c.evidence
-
-
-def test_happy_claim_uses_per_class_accuracy():
-    def final(acc, confusion=((9, 1), (8, 2))):
-        pc = pd.DataFrame({"mean": acc, "std": 0.0, "test images": 10}, index=list(acc))
-        return {"per_class": pc, "confusion": confusion, "class_names": list(acc)}
-
-    assert report.claim_happy_best(final({"Happiness": 0.9, "Fear": 0.2})).verdict == report.SUPPORTED
-    assert report.claim_happy_best(final({"Happiness": 0.5, "Fear": 0.7})).verdict == report.NOT_SUPPORTED
-    # A model that says Happiness for every face is not "best at happy faces": not testable.
-    collapsed = report.claim_happy_best(final({"Happiness": 1.0, "Fear": 0.0}, confusion=((10, 0), (10, 0))))
-    assert collapsed.verdict == report.NOT_TESTABLE and "every test face" in collapsed.evidence
-    c = report.claim_happy_best(None)
-    assert c.verdict == c.report_verdict == report.NOT_TESTABLE
-
-
-def test_claims_cover_every_claim_and_render():
-    items = report.claims({})
-    assert len(items) == len(report.TABLE_CLAIMS) + 1
-    html = report.claims_html(items)
-    assert "not supported" in html and "not testable here" in html and html.count("<tr>") == len(items) + 1
-
-
-def test_comparison_table_has_report_ours_diff():
-    t = table(1, {0.01: {"Val_accuracy": 0.3862 + 0.01}, 0.001: {}, 0.0001: {}}, picks={"report": 0.001, "sound": None})
-    df = report.comparison_table(t)
-    assert list(df.columns) == [*METRIC_COLUMNS, "Chosen by"]
-    assert df.loc[("0.01", "report"), "Val_accuracy"] == "0.3862"
-    assert df.loc[("0.01", "ours"), "Val_accuracy"] == "0.3962"
-    assert df.loc[("0.01", "diff"), "Val_accuracy"] == "+0.0100"
-    assert df.loc[("0.001", "ours"), "Chosen by"] == "report's rule"
-    assert df.loc[("0.001", "report"), "Chosen by"] == "the report"
-    assert df.loc[("0.01", "report"), "Chosen by"] == ""
-    assert "Table 1: Learning Rate Experiment Results" in report.styled_comparison(t).to_html()
-
-
-def test_scaled_epochs_are_matched_to_the_reports_rows():
-    e1, e2 = PROFILES["demo"].epochs_grid[:2]
-    t = table(2, {e1: {}, e2: {}}, profile="demo", picks={"report": float(e1), "sound": None})
-    df = report.comparison_table(t)
-    assert df.loc[(f"{e1} (= 100)", "report"), "Val_accuracy"] == "0.7683"
-    assert df.loc[(f"{e2} (= 200)", "report"), "Val_accuracy"] == "0.7598"
+    assert "SYNTHETIC" in report.synthetic_banner({1: R({"data": {"synthetic": True}})})
+    assert report.synthetic_banner({1: R({"data": {"synthetic": False}})}) is None
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole export, on smoke results
+
+
+SMALL_FILES = ("config.json", "history.csv", "metrics.json")
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +125,7 @@ def smoke_report(smoke_study):
     return smoke_study
 
 
+@pytest.mark.slow
 def test_report_html_is_complete_and_self_contained(smoke_report):
     home, out = smoke_report
     html_path = home / "results" / "report.html"
@@ -170,9 +144,10 @@ def test_report_html_is_complete_and_self_contained(smoke_report):
     assert (home / "results" / "executed" / "06_report.ipynb").exists()
 
 
+@pytest.mark.slow
 def test_report_pdf_renders(smoke_report, tmp_path):
     home, out = smoke_report
-    if report.find_chromium() is None:
+    if notebooks.find_chromium() is None:
         pytest.skip("no Chromium on PATH (apt-get install chromium): the PDF is not made")
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm is absent (apt-get install poppler-utils): cannot check the PDF renders")
@@ -181,3 +156,24 @@ def test_report_pdf_renders(smoke_report, tmp_path):
     subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")], check=True, timeout=120)
     pages = list(tmp_path.glob("page*.png"))
     assert pages and pages[0].stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_report_rebuilds_from_a_published_folder_of_small_files(smoke_report, tmp_path):
+    home, _ = smoke_report
+    pub = tmp_path / "published"
+    for run in (home / "results" / "runs").iterdir():
+        for name in SMALL_FILES:
+            if (run / name).exists():
+                (pub / "runs" / run.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy(run / name, pub / "runs" / run.name / name)
+    shutil.copytree(home / "results" / "tables", pub / "tables")
+    assert not list(pub.rglob("*.keras"))  # numbers only
+    other = tmp_path / "elsewhere"  # an empty FER_HOME: nothing of the study there
+    out = tmp_path / "out"
+    res = run_fer("report", "--profile", "smoke", "--published", str(pub), "--out", str(out), home=other, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    html = (out / "report.html").read_text()
+    assert "Table 4: Batch Size Experiment Results" in html and "Results from" in html and str(pub) in html
+    assert (out / "figures" / "figure12.png").exists() and (out / "executed" / "06_report.ipynb").exists()
+    assert not (other / "figures").exists() and not (other / "results").exists()  # nothing outside --out

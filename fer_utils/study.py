@@ -1,0 +1,285 @@
+"""The whole study, as ``fer run`` and ``fer tables`` run it: check, train the plan, narrate.
+
+:func:`run_study` reads top-down as the pipeline: it checks every argument and the destination
+first (nothing is trained or written before they pass), trains the plan through the engine
+(:func:`fer_utils.engine.train_plan`: sequentially, or on Dask workers), then executes the
+notebooks, which find every epoch done and train nothing, and exports the report. Under
+``chain="selected"`` a table's runs depend on the earlier tables' picks, so it trains and
+executes table by table. :func:`run_tables` is the same without Jupyter: it trains and prints
+Tables 1-4 and writes their manifests, so ``fer report`` can assemble the report afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from . import paths
+from .config import BEYOND_NOTEBOOKS, SELECTIONS, STUDY_NOTEBOOKS, get_profile
+from .errors import ConfigError, DataError, FerError
+from .experiments import CHAINS, TABLE_NOTEBOOKS, TABLES, check_seeds, faces_for, plan, run_table, setup
+
+#: Every notebook a study can run, in order; a profile runs its own list (``Profile.notebooks``).
+NOTEBOOKS = BEYOND_NOTEBOOKS
+_NOTEBOOK_TABLE = {v: k for k, v in TABLE_NOTEBOOKS.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks, all before any work
+
+
+def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="report", workers=None,
+                    gpus=None, workers_per_gpu=None, threads=None) -> dict:
+    """Every argument of a study, checked once (one-line errors naming the argument and the fix).
+
+    ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
+    prof = get_profile(profile)
+    if seeds is not None:
+        seeds = check_seeds(seeds)
+        if not seeds:
+            raise ConfigError("--seeds: no seed given; expected comma-separated integers 0 or more, e.g. --seeds 0,1,2 "
+                              "(leave --seeds out for the profile's seeds)")
+    if selection not in SELECTIONS:
+        raise ConfigError(f"--selection {selection!r}: expected one of {', '.join(SELECTIONS)}")
+    if chain not in CHAINS:
+        raise ConfigError(f"--chain {chain!r}: expected one of {', '.join(CHAINS)}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers {workers!r}: expected a positive number of worker processes, e.g. --workers 2")
+    check_gpus(gpus)
+    for flag, v in (("--workers-per-gpu", workers_per_gpu), ("--threads", threads)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ConfigError(f"{flag} {v!r}: expected a positive integer, e.g. {flag} 2")
+    if data:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise DataError(f"--data {data}: no such file or folder; pass the RAF-DB folder or .zip"
+                            + (" (or leave --data out for the synthetic set)" if prof.data == "synthetic" else ""))
+    elif prof.data != "synthetic":
+        raise ConfigError(f"profile {profile!r} has no embedded data: pass the RAF-DB folder or zip "
+                          f"(--data /path/to/raf-basic.zip, or DATA=... for make)")
+    check_writable(paths.RESULTS_DIR)
+    return {"profile": profile, "data": str(Path(data).expanduser().resolve()) if data else "", "seeds": seeds,
+            "selection": selection, "chain": chain}
+
+
+def check_gpus(gpus):
+    """``--gpus``: None, "all" or a positive integer (also as a string); returns it normalised."""
+    if gpus is None or gpus == "all":
+        return gpus
+    try:
+        n = int(gpus)
+    except (TypeError, ValueError):
+        n = 0
+    if isinstance(gpus, bool) or n < 1:
+        raise ConfigError(f"--gpus {gpus!r}: expected 'all' or a positive number of GPUs, e.g. --gpus 2")
+    return n
+
+
+def check_notebooks(names, profile: str | None = None) -> list[str]:
+    """The notebooks to run, in the study's order (all of the profile's when ``names`` is None;
+    ``profile`` None: the report's study, 00 to 06)."""
+    mine = get_profile(profile).notebooks if profile else STUDY_NOTEBOOKS
+    available = [n for n in mine if (paths.NOTEBOOKS_DIR / f"{n}.ipynb").exists()]
+    if names is None:
+        return available
+    if isinstance(names, str):
+        names = [n for n in names.split(",")]
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ConfigError(f"--notebooks: no notebook named; expected comma-separated names from {', '.join(available)}")
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ConfigError(f"--notebooks: unknown notebook {unknown[0]!r}; expected names from {', '.join(available)}")
+    return [n for n in available if n in names]
+
+
+def check_writable(folder) -> None:
+    """``folder`` can be created or written to (raises FerError naming it and the fix)."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise FerError(f"{probe}: a file stands where the folder {folder} is needed; move that file away or set FER_HOME to another folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise FerError(f"{probe}: not writable, so {folder} cannot be written; fix its permissions or set FER_HOME to a writable folder")
+
+
+def print_plan(p: dict, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(p, indent=2))
+        return
+    print(f"{p['n_runs']} runs, {p['total_epochs']} epochs in all ({p['epochs_without_reuse']} without reuse), "
+          f"{p['epochs_to_train']} still to train:")
+    for r in p["runs"]:
+        tables = ", ".join(map(str, r["tables"]))
+        print(f"  {r['run_id']}: tables {tables}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
+
+
+def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict | None = None) -> None:
+    """Train the plan ``p`` through :func:`fer_utils.engine.train_plan`; ``engine``: its
+    ``gpus``, ``workers_per_gpu`` and ``threads`` (None values left to the engine's defaults)."""
+    from .engine import train_plan
+
+    if p["epochs_to_train"] == 0:
+        return
+    extra = {k: v for k, v in (engine or {}).items() if v is not None}
+    train_plan(p, data_path=exp.data_path, image_size=exp.profile.image_size, store_root=exp.store.root,
+               workers=workers, scheduler=scheduler, progress=progress, data=exp.data, **extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# fer run
+
+
+def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", chain: str = "report", notebooks=None,
+              plan_only: bool = False, as_json: bool = False, workers: int | None = None, scheduler: str | None = None,
+              gpus=None, workers_per_gpu: int | None = None, threads: int | None = None) -> int:
+    """The study: train the plan (and, for a profile with ``beyond``, its beyond runs), then
+    execute the profile's notebooks in order into results/executed/, then export the report
+    (results/report.html, .pdf). Returns 0.
+
+    ``workers``/``scheduler``/``gpus``/``workers_per_gpu``/``threads``: how the engine trains
+    the plan (:func:`fer_utils.engine.train_plan`). Notebook 05 sorts with
+    :func:`fer_utils.best_model.best_model` (best holdout accuracy; never test).
+
+    A failing notebook stops the chain and raises :class:`~fer_utils.errors.NotebookError`; its
+    executed copy is kept as ``<name>.failed.ipynb`` and the earlier good copy is untouched.
+    ``plan_only``: print what would be trained (``as_json``: as JSON), train nothing.
+    """
+    from .notebooks import execute, export_report
+
+    args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
+                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads)
+    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
+    todo = check_notebooks(notebooks, profile)
+    exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain,
+                verbose=not as_json)
+    tables = [_NOTEBOOK_TABLE[n] for n in todo if n in _NOTEBOOK_TABLE]
+    needs_final = "05_organize" in todo or 4 in tables
+    if plan_only:
+        print_plan(plan(exp, tables=tuple(tables) or TABLES), as_json)
+        return 0
+    data_path = str(exp.data_path)
+    params = {"profile": profile, "data": data_path, "seeds": list(exp.seeds) if seeds is not None else [],
+              "selection": selection, "chain": chain}
+    t_all = time.perf_counter()
+    if chain == "report":  # every run is known in advance: train them all first, longest first
+        _train(exp, plan(exp, tables=tuple(tables), final=needs_final), workers, scheduler, engine=engine)
+    if "07_beyond" in todo or "05_organize" in todo:  # the beyond model may sort, so before 05
+        from .best_model import train_beyond_runs
+
+        train_beyond_runs(profile=profile, data_path=data_path, seeds=exp.seeds)
+    for name in todo:
+        t0 = time.perf_counter()
+        p = dict(params)
+        if name in _NOTEBOOK_TABLE and chain == "selected":  # this table's runs follow the earlier picks
+            t = _NOTEBOOK_TABLE[name]
+            _train(exp, plan(exp, tables=(t,), final=t == 4), workers, scheduler, engine=engine)
+        if name == "05_organize":
+            faces = faces_for(data_path)
+            if faces is None:
+                print(f"== {name}: skipped (no unlabelled faces: neither {data_path}/unlabelled nor {paths.SHARED_DATA}/utkface-sample.zip)")
+                continue
+            from .best_model import best_model
+
+            p.update(faces=faces, model_path=str(best_model(profile)["path"]), output=str(paths.RESULTS_DIR / "organized"))
+        if name == "06_report":
+            print("== 06_report: assembling the report (trains nothing)", flush=True)
+            export_report(profile=profile)
+            continue
+        print(f"== {name}: {p}", flush=True)
+        dest = execute(name, paths.EXECUTED_DIR / f"{name}.ipynb", p)
+        print(f"== {name}: done in {time.perf_counter() - t0:.0f}s -> {dest}", flush=True)
+    print(f"Ran {len(todo)} notebooks in {time.perf_counter() - t_all:.0f}s; executed copies in {paths.EXECUTED_DIR}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# fer tables
+
+
+def check_tables(tables) -> tuple[int, ...]:
+    if tables is None:
+        return TABLES
+    if isinstance(tables, str):
+        tables = [t for t in tables.split(",") if t.strip()]
+    try:
+        out = tuple(sorted({int(t) for t in tables}))
+    except (TypeError, ValueError):
+        raise ConfigError(f"--tables {tables!r}: expected table numbers from 1 to 4, e.g. --tables 1,3") from None
+    if not out or any(t not in TABLES for t in out):
+        raise ConfigError(f"--tables {tables!r}: expected table numbers from 1 to 4, e.g. --tables 1,3")
+    return out
+
+
+def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", chain: str = "report", tables=None,
+               workers: int | None = None, scheduler: str | None = None, quiet: bool = False,
+               gpus=None, workers_per_gpu: int | None = None, threads: int | None = None) -> int:
+    """Train Tables 1-4 (or ``tables``) without Jupyter and print each beside the report's, as
+    the experiment notebooks do; the table manifests are written, so ``fer report`` can then
+    assemble the report from the run store. Ends with a ``RESULT`` line. Returns 0."""
+    from .claims import report_vs_ours, said_vs_got
+    from .report import final_model, final_protocol_note, test_columns_table
+
+    args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
+                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads)
+    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
+    tables = check_tables(tables)
+    t0 = time.perf_counter()
+    exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain)
+    import keras
+
+    print(f"backend {keras.backend.backend()}, keras {keras.__version__}")
+    if chain == "report":
+        p = plan(exp, tables=tables)
+        print(f"plan: {p['n_runs']} runs, {p['total_epochs']} epochs, {p['epochs_to_train']} to train", flush=True)
+        _train(exp, p, workers, scheduler, progress=not quiet, engine=engine)
+    for t in tables:
+        if chain == "selected":
+            _train(exp, plan(exp, tables=(t,)), workers, scheduler, progress=not quiet, engine=engine)
+        res = run_table(exp, t, verbose=not quiet)
+        print(f"\n{res.caption} ({profile}, selection={selection}, seeds={list(exp.seeds)})")
+        print(report_vs_ours(res).to_string())
+        extra = test_columns_table(res)
+        if extra is not None:
+            print(extra.to_string())
+        print(said_vs_got(res), flush=True)
+        if t == 4:
+            fin = final_model({4: res})
+            if fin and fin["evaluations"]:
+                print(f"Final model: test accuracy {fin['accuracy'].mean():.4f}, mean class accuracy "
+                      f"{fin['mean_class_accuracy'].mean():.4f}. {final_protocol_note(fin).replace('**', '')}")
+    print(f"RESULT profile={profile} selection={selection} seeds={','.join(map(str, exp.seeds))} "
+          f"tables={','.join(map(str, tables))} seconds={time.perf_counter() - t0:.0f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# fer report
+
+
+def report_study(*, profile: str = "demo", results_dir=None, dest=None, show_code: bool = False) -> dict:
+    """Check, then export the report of ``profile`` from ``results_dir`` (default the project's
+    results/; e.g. a published folder of small files) into ``dest`` (default results/)."""
+    from .experiments import load_results, tables_dir
+    from .notebooks import export_report
+    from .report import missing_tables_message
+
+    get_profile(profile)
+    if results_dir is not None:
+        root = Path(results_dir).expanduser()
+        if not root.is_dir():
+            raise DataError(f"--published {results_dir}: no such folder; expected a results folder holding runs/ and tables/<profile>/")
+        if not tables_dir(profile, root).is_dir():
+            have = sorted(p.name for p in (root / "tables").iterdir() if p.is_dir()) if (root / "tables").is_dir() else []
+            raise DataError(f"--published {results_dir}: no tables for profile {profile!r} (expected {tables_dir(profile, root)}); "
+                            + (f"it has profile(s) {', '.join(have)}: pass --profile {have[0]}" if have else "is it a results folder?"))
+        results_dir = root.resolve()
+    dest = Path(dest).expanduser().resolve() if dest is not None else paths.RESULTS_DIR
+    check_writable(dest)
+    if not load_results(profile, results_dir):
+        raise FerError(missing_tables_message({}, profile))
+    return export_report(profile=profile, results_dir=results_dir, dest=dest, show_code=show_code)

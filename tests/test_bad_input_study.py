@@ -1,0 +1,158 @@
+"""Bad input for `fer run`, `fer report` and `fer tables`: every case ends with its exit code and
+ONE line naming the argument or file and the fix, no traceback, and nothing written or changed
+in the work root (FER_HOME). The corpus is data, made by the tests themselves (no real images).
+
+Run as a script to count the corpus's outcomes against another checkout (e.g. the code before
+this change): ``python tests/test_bad_input_study.py /path/to/checkout``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _manifest_dir(home: Path, profile: str) -> Path:
+    d = home / "results" / "tables" / profile
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _corrupt_manifest(home: Path) -> None:
+    (_manifest_dir(home, "demo") / "table1.json").write_text("{not json")
+
+
+def _published_demo(home: Path) -> None:
+    (home / "pub" / "tables" / "demo").mkdir(parents=True)
+    (home / "pub" / "runs").mkdir()
+
+
+def _not_data(home: Path) -> None:
+    (home / "notes.txt").write_text("my notes")
+
+
+def _a_file(home: Path) -> None:
+    (home / "report-here").write_text("not a folder")
+
+
+#: (name, argv with {home} for the work root, prepare(home) or None, exit code, fragment of the one line)
+CASES = [
+    ("run seeds negative", ["run", "--seeds", "-1"], None, 2, "--seeds"),
+    ("run seeds empty", ["run", "--seeds", ","], None, 2, "--seeds"),
+    ("run seeds not numbers", ["run", "--seeds", "0,x"], None, 2, "--seeds"),
+    ("run seeds negative among others", ["run", "--seeds", "0,-3"], None, 2, "--seeds"),
+    ("run unknown profile", ["run", "--profile", "bogus"], None, 2, "choose from 'full', 'demo', 'tenth', 'smoke'"),
+    ("run full without data", ["run", "--profile", "full"], None, 2, "--data"),
+    ("run tenth plan without data", ["run", "--profile", "tenth", "--plan"], None, 2, "--data"),
+    ("run missing data", ["run", "--data", "{home}/no/such/place"], None, 2, "no such file or folder"),
+    ("run data that is not a data set", ["run", "--data", "{home}/notes.txt"], _not_data, 2, "notes.txt"),
+    ("run unknown notebook", ["run", "--notebooks", "07_nope"], None, 2, "07_nope"),
+    ("run empty notebook list", ["run", "--notebooks", ","], None, 2, "--notebooks"),
+    ("run zero workers", ["run", "--workers", "0"], None, 2, "--workers"),
+    ("run bad selection", ["run", "--selection", "bogus"], None, 2, "--selection"),
+    ("run bad chain", ["run", "--chain", "bogus"], None, 2, "--chain"),
+    ("report unknown profile", ["report", "--profile", "bogus"], None, 2, "choose from 'full', 'demo', 'tenth', 'smoke'"),
+    ("report profile without results", ["report", "--profile", "tenth"], None, 2, "fer run --profile tenth --data"),
+    ("report demo without results", ["report"], None, 2, "fer run --profile demo --notebooks"),
+    ("report corrupt manifest", ["report"], _corrupt_manifest, 2, "table1.json: not a table manifest"),
+    ("report published missing", ["report", "--published", "{home}/no/such"], None, 2, "--published"),
+    ("report published without tables", ["report", "--published", "{home}"], None, 2, "no tables for profile 'demo'"),
+    ("report published other profile", ["report", "--profile", "smoke", "--published", "{home}/pub"], _published_demo, 2,
+     "pass --profile demo"),
+    ("report out is a file", ["report", "--out", "{home}/report-here"], _a_file, 2, "a file stands"),
+    ("tables bad table", ["tables", "--tables", "5"], None, 2, "--tables"),
+    ("tables empty table list", ["tables", "--tables", ","], None, 2, "--tables"),
+    ("tables tenth without data", ["tables", "--profile", "tenth"], None, 2, "--data"),
+    ("tables seeds negative", ["tables", "--seeds", "-1"], None, 2, "--seeds"),
+]
+
+
+def snapshot(home: Path) -> dict:
+    """Every file under ``home``: its relative path and a hash of its bytes."""
+    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(home.rglob("*")) if p.is_file()}
+
+
+def run_case(case, home: Path, checkout: Path = ROOT, timeout=300) -> dict:
+    name, argv, prepare, _, _ = case
+    home.mkdir(parents=True, exist_ok=True)
+    if prepare:
+        prepare(home)
+    before = snapshot(home)
+    # PYTHONPATH: the notebooks' kernels import the same checkout's package (not the installed one)
+    env = dict(os.environ, FER_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(checkout))
+    env.pop("FER_CACHE", None)
+    env.pop("FER_DEBUG", None)
+    args = [a.replace("{home}", str(home)) for a in argv]
+    try:
+        proc = subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], cwd=checkout, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:  # the input was accepted and the command went to work
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return {"name": name, "rc": None, "stderr": err, "lines": [f"(still working after {timeout}s: input accepted)"],
+                "traceback": "Traceback" in err, "changed": snapshot(home) != before}
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    return {"name": name, "rc": proc.returncode, "stderr": proc.stderr, "lines": lines,
+            "traceback": "Traceback" in proc.stderr + proc.stdout, "changed": snapshot(home) != before}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, tmp_path):
+    name, _, _, code, fragment = case
+    r = run_case(case, tmp_path / "home")
+    assert not r["traceback"], r["stderr"]
+    assert r["rc"] == code, r["stderr"]
+    assert len(r["lines"]) == 1, r["stderr"]
+    assert fragment in r["lines"][0], r["lines"][0]
+    assert not r["changed"], "the work root changed"
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_does_not_overwrite_the_good_executed_copy(smoke_study, tmp_path):
+    """A report that fails (a manifest damaged after a good run) exits 1 in one line, keeps the
+    good executed notebook and report, and leaves the failed copy beside them."""
+    src, _ = smoke_study
+    home = tmp_path / "home"
+    shutil.copytree(src, home, ignore=shutil.ignore_patterns("cache"))
+    executed = home / "results" / "executed" / "06_report.ipynb"
+    good = {p: p.read_bytes() for p in (executed, home / "results" / "report.html")}
+    man = home / "results" / "tables" / "smoke" / "table2.json"
+    data = json.loads(man.read_text())
+    data["rows"][0]["run_id"] = "no-such-run"
+    man.write_text(json.dumps(data))
+    env = dict(os.environ, FER_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "fer_utils.cli", "run", "--profile", "smoke", "--notebooks", "06_report"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("fer: error:")]
+    assert len(err) == 1 and "notebook 06_report failed at cell" in err[0] and "no-such-run" in err[0]
+    assert all(p.read_bytes() == b for p, b in good.items())
+    assert (home / "results" / "executed" / "06_report.failed.ipynb").exists()
+
+
+if __name__ == "__main__":  # count the corpus's outcomes against a checkout
+    import tempfile
+
+    checkout = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT
+    counts = {"cases": 0, "clear one-line errors": 0, "tracebacks": 0, "wrong exit code": 0, "work root changed": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, case in enumerate(CASES):
+            r = run_case(case, Path(tmp) / f"h{i}", checkout, timeout=90)
+            ok = not r["traceback"] and r["rc"] == case[3] and len(r["lines"]) == 1 and case[4] in r["lines"][0]
+            counts["cases"] += 1
+            counts["clear one-line errors"] += ok
+            counts["tracebacks"] += r["traceback"]
+            counts["wrong exit code"] += r["rc"] != case[3]
+            counts["work root changed"] += r["changed"]
+            print(f"{'ok  ' if ok else 'FAIL'} rc={r['rc']} {case[0]}: {(r['lines'] or [''])[-1][:150]}")
+    print(json.dumps(counts))
