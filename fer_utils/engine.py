@@ -1,0 +1,487 @@
+"""Train a study's plan: in this process, or on Dask workers (one machine, a cluster, GPUs).
+
+A plan (:func:`fer_utils.experiments.plan`) lists runs; each run is deterministic, keyed by its
+configuration, file-locked and resumable (:mod:`fer_utils.train`), so training one is an
+idempotent task. This module only hands those tasks out, longest first (epochs left x FLOPs
+per image), and reports progress. Dask is the engine (DESIGN.md: no home-made scheduler):
+
+* ``workers=None, scheduler=None``: one run after another in this process.
+* ``workers=N``: a local Dask cluster of N worker PROCESSES (``cores // N`` threads each, set
+  before the backend loads); ``gpus="all"`` or ``gpus=K``: one worker per GPU
+  (``CUDA_VISIBLE_DEVICES``), and ``workers_per_gpu=W`` workers sharing each GPU (JAX memory
+  fraction ~0.9/W, no preallocation).
+* ``scheduler="tcp://host:8786"``: an existing cluster (``dask-jobqueue`` on SLURM/PBS/...,
+  ``dask-kubernetes``); its workers must see the run store (a shared ``FER_HOME``).
+
+Why a killed worker changes nothing: Dask reschedules its task (``retries``, and the
+scheduler's allowed failures), the run resumes from its checkpoint, and since every epoch's
+randomness derives from (seed, epoch) only, the history is the one a sequential run writes.
+Why two studies on one store never train an epoch twice: a run is trained under its lock; a
+task that finds the lock taken waits (or, in this process, does other runs first) and then
+finds the epochs done.
+
+Progress: one line per finished epoch, written by the process that trained it (workers send
+their lines to the client through Dask's event pub-sub), and a bar of epochs and runs done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+
+from .errors import FerError, RunStoreError
+
+#: Attempts of a run whose task failed or whose worker died, after the first.
+DEFAULT_RETRIES = 3
+#: Seconds an unreachable ``scheduler`` may take to fail (the tests hold it under 10).
+CONNECT_TIMEOUT_S = 6.0
+
+
+class EngineError(FerError):
+    """The engine cannot hand out runs: no cluster, workers that cannot see the store, ..."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost of a run: analytic FLOPs per training image (backend-neutral, from the model's reading)
+
+
+def training_flops(depth: int, image_size: int, num_classes: int = 7, dense_units: int = 128) -> int:
+    """FLOPs to train on one image: 3x the forward pass (forward, then the gradients of
+    activations and of weights), counting a multiply-add as 2 and only the convolutions and
+    dense layers (pooling, ReLU, softmax and the optimizer are <1%).
+
+    >>> round(training_flops(4, 128) / 1e9, 3)   # the report's depth-4 CNN at 128x128
+    0.348
+    >>> training_flops(2, 32)
+    7895424
+    """
+    from .model import REPORT_FILTERS, REPORT_PADDING, feature_map_sizes
+
+    sides = feature_map_sizes(depth, image_size)  # raises ConfigError where the map collapses
+    flops, side, channels = 0, int(image_size), 3
+    for k in range(depth):
+        conv_side = side - 2 if REPORT_PADDING[k] == "valid" else side
+        flops += 2 * conv_side * conv_side * 9 * channels * REPORT_FILTERS[k]
+        side, channels = sides[k], REPORT_FILTERS[k]
+    flat = side * side * channels
+    flops += 2 * flat * dense_units + 2 * dense_units * num_classes
+    return 3 * flops
+
+
+def ordered(plan: dict) -> list[dict]:
+    """The plan's runs that still need epochs, longest first (epochs left x FLOPs per image);
+    a run's optional ``priority`` (higher first) comes before its length."""
+    todo = [r for r in plan["runs"] if r.get("to_train", r["epochs"]) > 0]
+    cost = {r["run_id"]: r.get("to_train", r["epochs"]) * training_flops(r["config"]["depth"], r["config"]["image_size"]) for r in todo}
+    return sorted(todo, key=lambda r: (-r.get("priority", 0), -cost[r["run_id"]], r["run_id"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# One task: bring one run to its epochs (runs on a worker, or in this process)
+
+_DATA: dict = {}
+
+
+class Busy(Exception):
+    """The run is locked by another process (returned to the caller, never to the user)."""
+
+
+def _dataset(data_path, image_size, cache_dir):
+    key = (str(data_path), int(image_size), cache_dir)
+    if key not in _DATA:
+        from . import backend, datasets, paths
+
+        backend.quiet()
+        if cache_dir:
+            paths.CACHE_DIR = Path(cache_dir)
+        _DATA.clear()  # one data set per process at a time: full RAF-DB is ~750 MB at 128 px
+        _DATA[key] = datasets.load(data_path, image_size=int(image_size), progress=False, verbose=False)
+    return _DATA[key]
+
+
+def lock_busy(run_dir: Path) -> bool:
+    """Whether another process holds the run's training lock right now."""
+    from .rundir import LOCK
+
+    lock = Path(run_dir) / LOCK
+    if not lock.exists():
+        return False
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def run_complete(run_dir: Path, spec: dict) -> bool:
+    """Every epoch trained and every kept epoch evaluated: nothing to do, no data needed."""
+    from .rundir import read_history, read_metrics
+
+    if len(read_history(run_dir)) < spec["epochs"]:
+        return False
+    done = read_metrics(run_dir).get("evaluations", {})
+    return all(str(e) in done for e in spec["keep"] if e <= spec["epochs"])
+
+
+class _Lines(io.TextIOBase):
+    """A stdout that hands each complete line to ``emit`` (the epoch log of train_run)."""
+
+    def __init__(self, emit):
+        self.emit, self.buf = emit, ""
+
+    def write(self, s):
+        self.buf += s
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            if line.strip():
+                self.emit(line)
+        return len(s)
+
+
+def store_problem(store_root) -> str | None:
+    """Why this process cannot use the run store (None: it can). Runs on every worker."""
+    root = Path(store_root)
+    if not root.is_dir():
+        return f"{socket.gethostname()}: the run store {root} does not exist on this worker"
+    probe = root / f".probe-{uuid.uuid4().hex}"
+    try:
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return f"{socket.gethostname()}: cannot write in the run store {root} ({exc.strerror})"
+    return None
+
+
+def train_one(spec: dict, *, data_path, image_size: int, store_root, cache_dir=None, emit=None, wait: bool = True) -> dict:
+    """Bring one run of a plan to its epochs (train only what is missing); return a summary.
+
+    ``emit(line)`` receives train_run's log lines (one per finished epoch); ``wait``: when
+    another process holds the run's lock, wait for it (True) or raise :class:`Busy`.
+    """
+    from .config import RunConfig
+    from .runs import RunStore
+
+    problem = store_problem(store_root)
+    if problem:
+        raise EngineError(f"{problem}: workers must share the run store (set FER_HOME to a shared filesystem on every worker)")
+    cfg = RunConfig.from_dict(spec["config"])
+    store = RunStore(store_root)
+    run_dir = store.path(cfg)
+    t0, trained = time.perf_counter(), 0
+    if emit is None:
+        try:
+            from distributed import get_worker
+
+            worker = get_worker()
+            topic = spec.get("_topic", "fer-epochs")
+            emit = lambda line: worker.log_event(topic, line)  # noqa: E731
+        except ValueError:  # not on a Dask worker
+            emit = print
+
+    def counting(line):
+        nonlocal trained
+        trained += "] epoch " in line
+        emit(line)
+
+    while not run_complete(run_dir, spec):
+        if lock_busy(run_dir):
+            if not wait:
+                raise Busy(cfg.run_id)
+            time.sleep(1.0)
+            continue
+        data = _dataset(data_path, image_size, cache_dir)
+        try:
+            with contextlib.redirect_stdout(_Lines(counting)):
+                store.ensure(cfg, spec["epochs"], data, keep_epochs=spec["keep"], verbose=True)
+        except RunStoreError:
+            if not lock_busy(run_dir):  # lost the race for the lock: loop; anything else is real
+                raise
+    return {"run_id": cfg.run_id, "epochs_trained": int(trained), "seconds": time.perf_counter() - t0,
+            "where": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Clusters
+
+
+def gpu_ids(gpus) -> list[str]:
+    """The GPU ids to use: ``"all"`` (CUDA_VISIBLE_DEVICES, else nvidia-smi) or the first ``gpus``."""
+    if gpus is None:
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [g.strip() for g in visible.split(",") if g.strip()]
+    else:
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        ids = [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+    if gpus == "all":
+        want = len(ids)
+    else:
+        try:
+            want = int(gpus)
+        except (TypeError, ValueError):
+            raise EngineError(f"gpus {gpus!r}: expected 'all' or a number of GPUs such as 1") from None
+    if want < 1 or want > len(ids):
+        raise EngineError(f"gpus {gpus!r}: {len(ids)} GPU(s) visible (nvidia-smi -L / CUDA_VISIBLE_DEVICES); ask for 1..{len(ids)} or leave --gpus out for CPU workers")
+    return ids[:want]
+
+
+def worker_envs(workers: int | None, gpus=None, workers_per_gpu: int = 1, cores: int | None = None, threads: int | None = None) -> list[dict]:
+    """The environment of each local worker process, set before its backend loads.
+
+    CPU: ``threads`` or ``cores // workers`` intra-op threads each (TensorFlow, OpenMP, BLAS).
+    On CPU the thread count is part of the numbers: oneDNN splits reductions by it, so the
+    last bits of a metric can differ between 1 and 2 threads; a history is byte-identical to a
+    sequential run's at the same thread count (pass ``threads`` to match it). GPU: one GPU
+    per worker (``CUDA_VISIBLE_DEVICES``); several workers on one GPU share its memory (JAX:
+    no preallocation, a fraction ~0.9/W each; TensorFlow: memory growth).
+
+    >>> [e["CUDA_VISIBLE_DEVICES"] for e in worker_envs(None, ["0", "1"], 2, cores=8)]
+    ['0', '0', '1', '1']
+    >>> worker_envs(2, cores=8)[0]["TF_NUM_INTRAOP_THREADS"]
+    '4'
+    """
+    if workers_per_gpu < 1:
+        raise EngineError(f"workers_per_gpu {workers_per_gpu!r}: expected 1 or more")
+    ids = list(gpus or [])
+    if ids:
+        n = len(ids) * workers_per_gpu
+        if workers not in (None, n):
+            raise EngineError(f"workers {workers} with {len(ids)} GPU(s) x {workers_per_gpu} per GPU: leave --workers out (it is {n}) or make them agree")
+    else:
+        n = int(workers or 1)
+    if n < 1:
+        raise EngineError(f"workers {workers!r}: expected 1 or more worker processes")
+    threads = str(int(threads) if threads else max(1, (cores or os.cpu_count() or 1) // n))
+    base = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if not ids:
+        return [dict(base) for _ in range(n)]
+    envs = []
+    for g in ids:
+        for _ in range(workers_per_gpu):
+            e = dict(base, CUDA_VISIBLE_DEVICES=g)
+            if workers_per_gpu > 1:
+                e.update(XLA_PYTHON_CLIENT_PREALLOCATE="false", XLA_PYTHON_CLIENT_MEM_FRACTION=f"{0.9 / workers_per_gpu:.3f}",
+                         TF_FORCE_GPU_ALLOW_GROWTH="true")
+            envs.append(e)
+    return envs
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def local_cluster(envs: list[dict], retries: int = DEFAULT_RETRIES, dashboard_address=None):
+    """A Dask cluster of one worker process per entry of ``envs`` (1 thread: one run each)."""
+    import dask
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    dask.config.set({"distributed.scheduler.allowed-failures": int(retries),
+                     "distributed.worker.daemon": False, "distributed.admin.tick.limit": "60s"})
+    workers = {f"w{i}": {"cls": Nanny, "options": {"nthreads": 1, "env": e, "host": "127.0.0.1", "silence_logs": 40}} for i, e in enumerate(envs)}
+    if dashboard_address is None:  # Dask's usual port when free, else any (a second study on this machine)
+        dashboard_address = ":8787" if _free(8787) else ":0"
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": dashboard_address}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=40, name="fer")
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
+    """A client of an existing Dask scheduler, or a one-line :class:`EngineError` in ``timeout``."""
+    from distributed import Client
+
+    if "://" not in address and ":" not in address:
+        raise EngineError(f"--scheduler {address!r}: expected a Dask scheduler address such as tcp://host:8786")
+    hint = "start one (dask scheduler, or the SLURM/Kubernetes recipe in the README) or drop --scheduler to train here"
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if host and port.isdigit():  # a plain TCP probe answers 'refused' at once; Dask retries until its timeout
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except OSError as exc:
+            raise EngineError(f"--scheduler {address}: nothing answers there ({exc.strerror or type(exc).__name__}); {hint}") from None
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise EngineError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g}s ({type(exc).__name__}); {hint}") from None
+
+
+def dashboard(client) -> str | None:
+    """The dashboard's address, or None where the scheduler serves none (bokeh not installed)."""
+    import importlib.util
+
+    if client.scheduler_info().get("services", {}).get("dashboard") is None:
+        return None
+    if client.cluster is not None and importlib.util.find_spec("bokeh") is None:
+        return None  # a local scheduler without bokeh answers 404 on that port
+    return client.dashboard_link
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+class _Progress:
+    """Epoch lines on the terminal (above the bar), the bar, and when each epoch finished."""
+
+    def __init__(self, plan_runs: list[dict], enabled: bool):
+        from tqdm import tqdm
+
+        self.n_runs, self.enabled, self.runs_done, self.epoch_times = len(plan_runs), enabled, 0, []
+        self.out = sys.stdout  # the terminal's, not a redirected one (train_one redirects its own)
+        self.bar = tqdm(total=sum(r["to_train"] for r in plan_runs), desc="study", unit="epoch", disable=not enabled, mininterval=0.5)
+        self.lock = threading.Lock()
+        self.run_done(0)
+
+    def line(self, line: str):
+        with self.lock:
+            if self.enabled:
+                self.bar.write(line, file=self.out)
+            if "] epoch " in line:
+                self.epoch_times.append((time.time(), line[1:].split("]", 1)[0]))
+                self.bar.update(1)
+
+    def run_done(self, n: int = 1):
+        with self.lock:
+            self.runs_done += n
+            self.bar.set_postfix_str(f"runs {self.runs_done}/{self.n_runs}", refresh=True)
+
+
+def train_plan(plan: dict, *, data_path, image_size: int, store_root=None, workers: int | None = None,
+               scheduler: str | None = None, gpus=None, workers_per_gpu: int = 1, threads: int | None = None,
+               retries: int = DEFAULT_RETRIES, progress: bool = True, data=None, deadline: float | None = None) -> dict:
+    """Train every run of ``plan`` to its epochs; return a summary.
+
+    ``data_path``/``image_size``: what each worker loads (once per process, through the decode
+    cache); ``data``: the already-loaded Dataset, used by the sequential path. ``store_root``:
+    the run store (default :data:`fer_utils.paths.RUNS_DIR`). ``workers`` / ``gpus`` /
+    ``workers_per_gpu``: a local Dask cluster (``threads``: intra-op threads per worker, default
+    cores // workers); ``scheduler``: an existing one. None of them: sequentially in this
+    process. ``deadline`` (a ``time.time()``): stop handing out runs then, and stop the local
+    workers (their runs resume from their checkpoints next time). Returns ``{"runs",
+    "runs_trained", "epochs_trained", "epochs_total", "seconds", "engine", "workers",
+    "dashboard", "stopped", "results", "epoch_times"}``.
+    """
+    from . import paths
+
+    store_root = Path(store_root if store_root is not None else paths.RUNS_DIR).resolve()
+    store_root.mkdir(parents=True, exist_ok=True)
+    data_path = str(Path(data_path).expanduser().resolve())
+    if scheduler and (workers or gpus):
+        raise EngineError("--scheduler with --workers/--gpus: the cluster's own workers train; drop --workers/--gpus (or --scheduler for a local cluster)")
+    todo, t0 = ordered(plan), time.perf_counter()
+    summary = {"runs": len(plan["runs"]), "runs_trained": 0, "epochs_trained": 0, "epochs_total": sum(r["to_train"] for r in todo),
+               "engine": "sequential", "workers": 1, "dashboard": None, "stopped": False, "results": [], "epoch_times": []}
+    if todo:
+        bar = _Progress(todo, progress)
+        task = dict(data_path=data_path, image_size=int(image_size), store_root=str(store_root))
+        try:
+            if scheduler is None and workers is None and gpus is None:
+                _sequential(todo, bar, summary, task, data, deadline)
+            else:
+                _on_dask(todo, bar, summary, task, deadline, workers=workers, scheduler=scheduler, gpus=gpus,
+                         workers_per_gpu=workers_per_gpu, threads=threads, retries=retries)
+        finally:
+            bar.bar.close()
+            summary["epoch_times"] = bar.epoch_times
+    summary["runs_trained"] = sum(1 for r in summary["results"] if r["epochs_trained"])
+    summary["epochs_trained"] = sum(r["epochs_trained"] for r in summary["results"])
+    summary["seconds"] = time.perf_counter() - t0
+    if progress:
+        end = "stopped at the deadline; run again to resume" if summary["stopped"] else f"every epoch of the plan's {summary['runs']} runs is in the store"
+        print(f"Trained {summary['epochs_trained']} epochs of {summary['runs_trained']} runs in {summary['seconds']:.0f}s "
+              f"({summary['engine']}, {summary['workers']} worker(s)); {end}", flush=True)
+    return summary
+
+
+def _sequential(todo, bar, summary, task, data, deadline):
+    if data is not None:
+        _DATA.clear()
+        _DATA[(task["data_path"], task["image_size"], None)] = data
+    queue, first_busy = deque(todo), None
+    while queue:
+        if deadline is not None and time.time() >= deadline:
+            summary["stopped"] = True
+            return
+        spec = queue.popleft()
+        try:
+            summary["results"].append(train_one(spec, **task, emit=bar.line, wait=False))
+            bar.run_done()
+            first_busy = None
+        except Busy:  # another study trains it now: do the others first, then come back
+            queue.append(spec)
+            if first_busy is None:
+                first_busy = spec["run_id"]
+            elif first_busy == spec["run_id"]:  # a full round of busy runs: wait a little
+                time.sleep(1.0)
+
+
+def _on_dask(todo, bar, summary, task, deadline, *, workers, scheduler, gpus, workers_per_gpu, threads, retries):
+    from distributed import Client, as_completed
+
+    from . import paths
+
+    cluster = None
+    if scheduler:
+        client = connect(scheduler)
+        summary["engine"], cache_dir = f"dask scheduler {scheduler}", None  # workers use their FER_HOME's cache
+    else:
+        envs = worker_envs(workers, gpu_ids(gpus), workers_per_gpu, threads=threads)
+        cluster = local_cluster(envs, retries=retries)
+        client = Client(cluster)
+        summary["engine"] = "dask local cluster" + (f" on {len({e['CUDA_VISIBLE_DEVICES'] for e in envs})} GPU(s)" if gpus else "")
+        cache_dir = str(Path(paths.CACHE_DIR).resolve())
+    try:
+        summary["dashboard"], summary["workers"] = dashboard(client), len(client.scheduler_info()["workers"])
+        if bar.enabled:
+            print(f"Dask: {summary['workers']} worker(s); dashboard: {summary['dashboard'] or 'not served (install bokeh)'}", flush=True)
+        try:
+            problems = [p for p in client.run(store_problem, task["store_root"]).values() if p]
+        except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError on a worker
+            raise EngineError(f"the Dask workers cannot run fer_utils ({type(exc).__name__}: {exc}); install this project in the "
+                              f"workers' environment (pip install -e /path/to/project) with the same Keras backend") from None
+        if problems:
+            raise EngineError(f"{problems[0]}: workers must share the run store (set FER_HOME to a shared filesystem on every worker)")
+        topic = f"fer-epochs-{uuid.uuid4().hex[:8]}"
+        client.subscribe_topic(topic, lambda event: bar.line(event[1]))
+        futures = [client.submit(train_one, dict(spec, _topic=topic), **task, cache_dir=cache_dir, retries=retries,
+                                 priority=len(todo) - i, pure=False, key=f"train-{spec['run_id']}-{uuid.uuid4().hex[:6]}")
+                   for i, spec in enumerate(todo)]
+        errors = []
+        try:
+            for fut in as_completed(futures, timeout=None if deadline is None else max(1.0, deadline - time.time())):
+                try:
+                    summary["results"].append(fut.result())
+                    bar.run_done()
+                except Exception as exc:  # noqa: BLE001 - collected and raised as one error below
+                    errors.append((fut.key, exc))
+        except TimeoutError:
+            summary["stopped"] = True
+            client.cancel(futures)
+        time.sleep(0.3)  # the last epoch lines are still on their way
+        if errors:
+            key, exc = errors[0]
+            if isinstance(exc, FerError) and len(errors) == len(futures):
+                raise exc
+            raise EngineError(f"{len(errors)} of {len(futures)} runs failed; first: {key}: {type(exc).__name__}: {exc}")
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=30)

@@ -1,0 +1,151 @@
+"""Published results: the small files of real-data runs, committed so the tables rebuild anywhere.
+
+A published folder (``published/<name>/``, e.g. ``published/full-holdout/``) has the layout of a
+results folder, restricted to numbers::
+
+    published.json                 index: profile, tables, runs, where and how each was trained
+    tables/<profile>/table<N>.json the table manifests (which runs and epochs made each row)
+    runs/<run id>/config.json      the run's configuration
+    runs/<run id>/history.csv      one row per epoch
+    runs/<run id>/metrics.json     test evaluations of the kept epochs, provenance
+
+No models, no images, no image file names: :func:`publish` refuses a metrics file that names an
+image. Because the layout is a results folder's, :func:`fer_utils.experiments.load_results`
+reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
+real-data tables from it (``fer report --published DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .atomic import atomic_write_bytes, atomic_write_json
+from .errors import FerError
+
+INDEX = "published.json"
+RUN_FILES = ("config.json", "history.csv", "metrics.json")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+
+
+class PublishError(FerError):
+    """A results folder cannot be published, or a published folder cannot be read."""
+
+
+def _image_names(obj, where="") -> list[str]:
+    """Strings inside a JSON value that look like image file names (they must not be published)."""
+    if isinstance(obj, dict):
+        return [n for k, v in obj.items() for n in _image_names(k, where) + _image_names(v, where)]
+    if isinstance(obj, list):
+        return [n for v in obj for n in _image_names(v, where)]
+    if isinstance(obj, str) and obj.lower().rstrip().endswith(IMAGE_SUFFIXES):
+        return [obj]
+    return []
+
+
+def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
+    """Copy the small files of the runs behind ``profile``'s table manifests under
+    ``results_dir`` (``tables/<profile>/``, ``runs/``) into ``dest``; return the index.
+
+    ``dest`` must be new, empty, or an earlier publication (it holds ``published.json``):
+    publishing again updates the files that an earlier publication wrote, and nothing else.
+    """
+    results_dir, dest = Path(results_dir), Path(dest)
+    src_tables = results_dir / "tables" / profile
+    manifests = {}
+    for t in tables:
+        p = src_tables / f"table{t}.json"
+        if p.exists():
+            manifests[t] = json.loads(p.read_text())
+    if not manifests:
+        raise PublishError(f"{src_tables}: no table manifests (table1.json ... table4.json) for profile {profile!r}; "
+                           f"run the study first (fer run --profile {profile}) or pass the results folder that holds them")
+    if dest.exists() and any(dest.iterdir()) and not (dest / INDEX).exists():
+        raise PublishError(f"{dest}: not empty and not an earlier publication (no {INDEX}); choose a new folder")
+    run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])})
+    index = {"profile": profile, "tables": sorted(manifests), "runs": {}}
+    for rid in run_ids:
+        src = results_dir / "runs" / rid
+        missing = [f for f in RUN_FILES if not (src / f).exists()]
+        if missing:
+            raise PublishError(f"{src}: lacks {', '.join(missing)}; train the run (fer run) before publishing")
+        metrics = json.loads((src / "metrics.json").read_text())
+        images = _image_names(metrics)
+        if images:
+            raise PublishError(f"{src / 'metrics.json'}: names image files ({images[0]!r}, ...); only numbers may be published")
+        evals = metrics.get("evaluations", {})
+        index["runs"][rid] = {
+            "epochs": len((src / "history.csv").read_text().strip().splitlines()) - 1,
+            "kept_epochs": sorted(int(e) for e in evals),
+            "trained_with": sorted({json.dumps(e.get("trained_with", {}), sort_keys=True) for e in evals.values()}),
+        }
+        index["runs"][rid]["trained_with"] = [json.loads(s) for s in index["runs"][rid]["trained_with"]]
+        for f in RUN_FILES:
+            atomic_write_bytes(dest / "runs" / rid / f, (src / f).read_bytes())
+    for t, man in manifests.items():
+        man = dict(man)
+        if isinstance(man.get("data"), dict) and man["data"].get("source"):
+            man["data"] = dict(man["data"], source=Path(man["data"]["source"]).name)  # no local paths
+        atomic_write_json(dest / "tables" / profile / f"table{t}.json", man)
+        index.setdefault("selection", man.get("selection"))
+        index.setdefault("seeds", man.get("seeds"))
+        index.setdefault("data", man.get("data"))
+    atomic_write_json(dest / INDEX, index)
+    return index
+
+
+def as_results_dir(published_dir) -> Path:
+    """The published folder as a ``results_dir`` for :func:`fer_utils.experiments.load_results`
+    and the report (same layout), after checking it is one."""
+    d = Path(published_dir)
+    if not (d / INDEX).exists():
+        raise PublishError(f"{d}: not a published folder (no {INDEX}); expected e.g. published/full-holdout/ made by fer_utils.published.publish")
+    return d
+
+
+def profile_of(published_dir) -> str:
+    return json.loads((as_results_dir(published_dir) / INDEX).read_text())["profile"]
+
+
+def _label(table: int, value, profile: dict) -> str:
+    from .experiments import report_equivalent
+
+    eq = report_equivalent(table, value, profile)
+    v = f"{float(value):g}"
+    return v if eq is None or math.isclose(eq, float(value)) else f"{v} (= {eq:g})"
+
+
+def tables_markdown(published_dir, profile: str | None = None) -> str:
+    """The real-data tables of a published folder as markdown (the README's format): one table
+    per manifest, mean ± std over seeds, the report's Val_accuracy beside ours, the picks, and
+    where the runs were trained."""
+    from .claims import fmt_mean_std
+    from .config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
+    from .experiments import _same, load_results, published_row
+
+    d = as_results_dir(published_dir)
+    index = json.loads((d / INDEX).read_text())
+    profile = profile or index["profile"]
+    results = load_results(profile, results_dir=d)
+    if not results:
+        raise PublishError(f"{d}: no tables of profile {profile!r} (tables/{profile}/table<N>.json); the folder holds profile {index['profile']!r}")
+    out = []
+    for t, res in sorted(results.items()):
+        man, n = res.manifest, res.n_seeds
+        cols = ["Accuracy", "Val_accuracy", "Discrepancy"] + (["Test_accuracy"] if "Test_accuracy" in res.mean.columns else [])
+        where = sorted({f"{w.get('backend', '?')} on {w.get('device', '?')}" for rid in {r['run_id'] for r in man['rows']}
+                        for w in index["runs"].get(rid, {}).get("trained_with", [])})
+        out.append(f"**{TABLE_CAPTIONS[t]}** (profile `{profile}`, selection `{man['selection']}`, "
+                   f"{n} seed{'s' if n > 1 else ''} {', '.join(map(str, man['seeds']))}; trained with {', '.join(where) or 'unknown'})")
+        out.append("")
+        out.append(f"| {TABLE_FACTOR_LABEL[t]} | report Val_acc | " + " | ".join(cols) + " | picked |")
+        out.append("|" + "---|" * (len(cols) + 3))
+        for v in res.mean.index:
+            pub = published_row(t, v, man["profile"])
+            picks = [name for key, name in (("report", "report's rule"), ("sound", "held-out rule")) if _same(v, man["picks"].get(key))]
+            cells = [fmt_mean_std(res.mean.loc[v, c], res.std.loc[v, c], n) for c in cols]
+            out.append(f"| {_label(t, v, man['profile'])} | {pub[3]:.4f} | " if pub is not None else f"| {_label(t, v, man['profile'])} | – | ")
+            out[-1] += " | ".join(cells) + f" | {', '.join(picks)} |"
+        out.append("")
+    return "\n".join(out)

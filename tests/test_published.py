@@ -1,0 +1,80 @@
+"""fer_utils.published: export the small files of a study, refuse images, rebuild the tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fer_utils import published
+from fer_utils.config import RunConfig, get_profile
+from fer_utils.errors import FerError
+
+TRAINED_WITH = {"backend": "jax", "device": "NVIDIA H100 80GB HBM3", "keras": "3.x"}
+
+
+def _results(root: Path, seeds=(0, 1), image_in_metrics=False) -> Path:
+    """A results folder as a study leaves it (Table 1 of the smoke profile, holdout), by hand."""
+    prof = get_profile("smoke")
+    rows = []
+    for seed in seeds:
+        for i, lr in enumerate(prof.lr_grid):
+            cfg = RunConfig(data="f" * 64, lr=lr, seed=seed, image_size=32, selection="holdout")
+            d = root / "runs" / cfg.run_id
+            d.mkdir(parents=True)
+            (d / "config.json").write_text(json.dumps(cfg.to_dict()))
+            acc = 0.5 + 0.1 * i + 0.01 * seed
+            (d / "history.csv").write_text(f"epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,1.0,{acc},1.1,{acc - 0.02},3.5\n")
+            test = {"loss": 1.2, "accuracy": acc - 0.03, "confusion": [[1, 0], [0, 1]], "class_names": ["a", "b"], "n": 2}
+            if image_in_metrics:
+                test["worst"] = "class/test/Happiness/test_0001.jpg"
+            ev = {"final_row": {}, "test": test, "trained_with": TRAINED_WITH}
+            (d / "metrics.json").write_text(json.dumps({"run_id": cfg.run_id, "evaluations": {"1": ev}}))
+            (d / "checkpoint.keras").write_bytes(b"model weights")  # must NOT be published
+            rows.append({"value": lr, "seed": seed, "epochs": 1, "run_id": cfg.run_id})
+    man = {"table": 1, "rows": rows, "seeds": list(seeds), "selection": "holdout", "chain": "report",
+           "profile": prof.to_dict(), "picks": {"report": 0.0001, "sound": 0.0001},
+           "data": {"fingerprint": "f" * 64, "source": "/home/me/private/raf-basic.zip", "layout": "official"}}
+    (root / "tables" / "smoke").mkdir(parents=True)
+    (root / "tables" / "smoke" / "table1.json").write_text(json.dumps(man))
+    return root
+
+
+def test_publish_copies_numbers_only_and_rebuilds_the_table(tmp_path):
+    res = _results(tmp_path / "results")
+    dest = tmp_path / "published" / "smoke-holdout"
+    index = published.publish(res, dest, "smoke")
+    assert index["tables"] == [1] and len(index["runs"]) == 6
+    files = sorted(p.name for p in dest.rglob("*") if p.is_file())
+    assert set(files) == {"published.json", "table1.json", "config.json", "history.csv", "metrics.json"}
+    assert not list(dest.rglob("*.keras"))
+    man = json.loads((dest / "tables" / "smoke" / "table1.json").read_text())
+    assert man["data"]["source"] == "raf-basic.zip"  # no local path travels
+    assert all(r["trained_with"] == [TRAINED_WITH] for r in index["runs"].values())
+
+    md = published.tables_markdown(dest)
+    lines = md.splitlines()
+    assert lines[0].startswith("**Table 1: Learning Rate Experiment Results** (profile `smoke`, selection `holdout`, 2 seeds 0, 1; trained with jax on NVIDIA H100")
+    assert lines[2] == "| Learning Rate | report Val_acc | Accuracy | Val_accuracy | Discrepancy | Test_accuracy | picked |"
+    assert lines[4] == "| 0.01 | 0.3862 | 0.5050 ± 0.0071 | 0.4850 ± 0.0071 | 0.0200 ± 0.0000 | 0.4750 ± 0.0071 |  |"
+    assert lines[6].endswith("| report's rule, held-out rule |")
+    assert published.as_results_dir(dest) == dest and published.profile_of(dest) == "smoke"
+
+    again = published.publish(res, dest, "smoke")  # an earlier publication is updated in place
+    assert again == index
+
+
+def test_publish_refuses_images_foreign_folders_and_missing_tables(tmp_path):
+    with pytest.raises(FerError, match="names image files"):
+        published.publish(_results(tmp_path / "r1", image_in_metrics=True), tmp_path / "p1", "smoke")
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(FerError, match="not an earlier publication"):
+        published.publish(_results(tmp_path / "r2"), foreign, "smoke")
+    assert (foreign / "notes.txt").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
+    with pytest.raises(FerError, match="no table manifests"):
+        published.publish(tmp_path / "r2", tmp_path / "p3", "full")
+    with pytest.raises(FerError, match="not a published folder"):
+        published.tables_markdown(tmp_path / "r2")
