@@ -159,6 +159,18 @@ def named_model(path) -> dict:
     return out
 
 
+def choice_for(path, profile: str = "demo", results_dir=None) -> dict:
+    """How ``path`` came to sort: :func:`best_model`'s record when it is that very file (``fer
+    run`` passes it to notebook 05), else :func:`named_model` (a model the user named)."""
+    try:
+        best = best_model(profile, results_dir)
+        if Path(best["path"]).resolve() == Path(path).resolve():
+            return best
+    except FerError:
+        pass
+    return named_model(path)
+
+
 def sorted_by_line(choice: dict) -> str:
     """One line: which model sorted and its measured test accuracy (with its 95% interval)."""
     acc = choice.get("test_accuracy")

@@ -127,3 +127,13 @@ def test_report_sections_read_the_sorting_output_and_the_beyond_runs(tmp_path):
     sec = report.sorting_section(out)
     assert dict(sec["counts"]) == {"Happiness": 2, "Sadness": 2} and "95% interval" in sec["infant"]
     assert sec["sorted_by"].startswith("Sorted by the model") and "test accuracy not measured" in sec["sorted_by"]
+
+
+def test_choice_for_names_the_rule_of_the_best_model_or_the_user(tmp_path, monkeypatch):
+    from fer_utils import best_model
+
+    picked = {"path": tmp_path / "m.keras", "rule": "best holdout accuracy", "kind": "final"}
+    monkeypatch.setattr(best_model, "best_model", lambda profile, results_dir=None: picked)
+    assert best_model.choice_for(tmp_path / "m.keras", "demo") is picked
+    other = best_model.choice_for(tmp_path / "other.keras", "demo")
+    assert other["rule"] == "named by the user"
