@@ -469,7 +469,3 @@ def final_model_path(profile: str = "demo", results_dir=None) -> Path:
                        f"train it with fer run --profile {profile}, or pass --model FILE.keras")
     return path
 
-
-def default_model_path(profile: str = "demo") -> Path:
-    """Deprecated name of :func:`final_model_path` (kept while ``fer organize`` calls it)."""
-    return final_model_path(profile)
