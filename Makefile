@@ -31,7 +31,7 @@ venv: $(STAMP) ## make the virtual environment .venv (only when pyproject.toml c
 test: $(STAMP) ## run the whole test suite (slow tests included: training, notebooks)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the inner loop: every test not marked slow (under a minute)
+test-fast: $(STAMP) ## the inner loop: every test not marked slow (about a minute)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 report: $(STAMP) ## data -> experiments -> sorting -> report (results/report.html, .pdf)
