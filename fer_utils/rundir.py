@@ -2,7 +2,8 @@
 
 ``config.json``        the :class:`~fer_utils.config.RunConfig` (``to_dict``)
 ``history.csv``        one row per finished epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds
-``checkpoint.keras``   the model and optimizer after the last finished epoch (for resuming)
+``checkpoint.keras``   the model and optimizer after the last epoch of the history (for resuming)
+``checkpoint.next.keras`` the next epoch's checkpoint, between its save and its history row
 ``model-eNNNN.keras``  the model after epoch NNNN, kept for the epoch counts a table asked for
 ``metrics.json``       per kept epoch: final-row metrics, the test evaluation, provenance
 ``.lock``              held while a process trains the run
@@ -27,6 +28,7 @@ CONFIG = "config.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.keras"
+NEXT_CHECKPOINT = "checkpoint.next.keras"
 LOCK = ".lock"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -42,6 +44,47 @@ def model_file(run_dir, epochs: int) -> Path:
 
 def checkpoint_file(run_dir) -> Path:
     return Path(run_dir) / CHECKPOINT
+
+
+def save_checkpoint(run_dir, model) -> None:
+    """Step 1 of ending an epoch: save the model and optimizer as the NEXT checkpoint. Step 2 is
+    the epoch's history row (:func:`write_history`), step 3 :func:`commit_checkpoint`. A kill
+    between any two steps resumes right (:func:`load_checkpoint`): neither an epoch trained
+    twice on top of itself nor a history row without its weights."""
+    from .atomic import atomic_save_model
+
+    atomic_save_model(model, Path(run_dir) / NEXT_CHECKPOINT)
+
+
+def commit_checkpoint(run_dir) -> None:
+    """Step 3: the next checkpoint becomes THE checkpoint (one atomic rename)."""
+    Path(run_dir, NEXT_CHECKPOINT).replace(Path(run_dir) / CHECKPOINT)
+
+
+def load_checkpoint(run_dir, epochs_done: int, steps_per_epoch: int):
+    """The model and optimizer after ``epochs_done`` epochs (the history's length). A next
+    checkpoint left by a kill is committed when its optimizer has taken exactly
+    ``epochs_done * steps_per_epoch`` steps (its history row landed), else removed (its row did
+    not: that epoch is trained again from the checkpoint before it)."""
+    run_dir = Path(run_dir)
+    nxt = run_dir / NEXT_CHECKPOINT
+    if nxt.exists():
+        try:
+            model = load_keras(nxt, "next checkpoint")
+            import keras
+
+            steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        except (RunStoreError, AttributeError, TypeError, ValueError):
+            model, steps = None, -1  # damaged while it was being written: the epoch is redone
+        if model is not None and steps == epochs_done * steps_per_epoch:
+            commit_checkpoint(run_dir)
+            return model
+        nxt.unlink()
+    ckpt = run_dir / CHECKPOINT
+    if not ckpt.exists():
+        raise RunStoreError(f"{run_dir}: has {epochs_done} epochs of history but no {CHECKPOINT} to resume from; "
+                            f"delete the run folder {run_dir} to retrain it")
+    return load_keras(ckpt, "checkpoint")
 
 
 def kept_models(run_dir) -> list[Path]:

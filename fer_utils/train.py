@@ -7,8 +7,9 @@ as if it had never stopped. (On CPU; TensorFlow's op determinism is switched on.
 
 Files. A run directory's files (config, history, checkpoint, kept models, metrics) are named,
 written and read by :mod:`fer_utils.rundir` only; this module trains. Each file is written
-atomically; the checkpoint before the history row that it belongs to. A kill at any instant
-leaves a run that resumes with no gap and no duplicate epoch. A call that fails before its
+atomically; an epoch ends in three steps (next checkpoint, history row, commit: see
+:func:`fer_utils.rundir.save_checkpoint`), so a kill at any instant leaves a run that resumes
+with no gap and no duplicate epoch. A call that fails before its
 first epoch finishes removes the run folder if (and only if) that call created it.
 """
 
@@ -168,12 +169,8 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after):
         x_tr, y_tr, x_val, y_val, x_te, y_te = split_for(cfg, data)
         k = data.num_classes
         backend.make_deterministic()
-        ckpt = rundir.checkpoint_file(run_dir)
         if rows:
-            if not ckpt.exists():
-                raise RunStoreError(f"{run_dir}: has {len(rows)} epochs of history but no {rundir.CHECKPOINT} to resume from; "
-                                    f"delete the run folder {run_dir} to retrain it")
-            model = rundir.load_keras(ckpt, "checkpoint")
+            model = rundir.load_checkpoint(run_dir, len(rows), math.ceil(len(y_tr) / cfg.batch_size))
         else:
             model = build_model(cfg.depth, cfg.image_size, k, lr=cfg.lr, augment=cfg.augment, class_names=data.class_names, seed=cfg.seed)
         aug = augmentation_layer(model)
@@ -201,11 +198,12 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after):
             ).history
             secs = time.perf_counter() - t0
             row = {"epoch": epoch + 1, **{m: float(hist[m][-1]) for m in HISTORY_COLUMNS[1:5]}, "seconds": secs}
-            atomic_save_model(model, ckpt)  # checkpoint first: a kill before the history row just redoes this epoch
+            rundir.save_checkpoint(run_dir, model)  # weights first, then the row, then the commit (rundir)
             if epoch + 1 in keep:
                 atomic_save_model(model, rundir.model_file(run_dir, epoch + 1))
             rows.append(row)
             rundir.write_history(run_dir, rows)
+            rundir.commit_checkpoint(run_dir)
             trained += 1
             if verbose:
                 print(

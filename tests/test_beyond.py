@@ -69,7 +69,7 @@ def test_recipe_trains_saves_loads_and_evaluates(tmp_path):
     cfg = beyond.SMOKE
     run = tmp_path / "run"
     m = train_beyond(ds, run, cfg, verbose=False)
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.csv", "metrics.json", "model-e0002.keras", "model-e0002.keras.classes.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "config.json", "history.csv", "metrics.json", "model-e0002.keras", "model-e0002.keras.classes.json"]
     assert len((run / "history.csv").read_text().splitlines()) == 3
     ev = m["evaluations"]["2"]
     assert ev["test"]["n"] == 14 and len(ev["test"]["ci95"]) == 2 and ev["holdout"]["n"] == 7
@@ -82,3 +82,26 @@ def test_recipe_trains_saves_loads_and_evaluates(tmp_path):
     assert again == json.loads((run / "metrics.json").read_text())
     with pytest.raises(Exception, match="holds another configuration"):
         train_beyond(ds, run, cfg.replace(seed=1), verbose=False)
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_to_the_same_history(tmp_path):
+    from fer_utils import datasets
+    from fer_utils.beyond_train import train_beyond
+
+    root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
+    ds = datasets.load(root, image_size=32, progress=False, verbose=False)
+    cfg = beyond.SMOKE.replace(epochs=3)
+    whole = train_beyond(ds, tmp_path / "whole", cfg, verbose=False)
+    part = tmp_path / "part"
+    assert train_beyond(ds, part, cfg, verbose=False, stop_after=1) == {}  # what a kill after epoch 1 leaves
+    assert (part / "checkpoint.keras").exists() and len((part / "history.csv").read_text().splitlines()) == 2
+    resumed = train_beyond(ds, part, cfg, verbose=False)
+
+    def cols(run):
+        return [line.split(",")[:-1] for line in (run / "history.csv").read_text().splitlines()]  # all but seconds
+
+    assert cols(part) == cols(tmp_path / "whole")
+    assert not (part / "checkpoint.keras").exists()
+    for split in ("holdout", "test", "test_tta"):
+        assert resumed["evaluations"]["3"][split]["confusion"] == whole["evaluations"]["3"][split]["confusion"]

@@ -203,3 +203,34 @@ def test_a_failed_first_epoch_leaves_no_run(tiny, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         train_run(keep, _cfg(tiny), tiny, 1, verbose=False)
     assert (keep / "notes.txt").read_text() == "mine"
+
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL at one exact instant (a BaseException: nothing on the way catches it)."""
+
+
+def _kill(*args, **kwargs):
+    raise _Killed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["write_history", "commit_checkpoint"])
+def test_a_kill_between_the_steps_of_an_epoch_end_resumes_exactly(tiny, tmp_path, monkeypatch, step):
+    """Killed after epoch 2's next checkpoint and before its history row (write_history), or
+    after the row and before the commit (commit_checkpoint): epoch 2 is neither lost nor
+    trained twice on top of itself."""
+    from fer_utils import rundir
+
+    reference = train_run(tmp_path / "whole", _cfg(tiny), tiny, 3, verbose=False)
+    run_dir = tmp_path / "killed"
+    train_run(run_dir, _cfg(tiny), tiny, 1, verbose=False)
+    monkeypatch.setattr(rundir, step, _kill)
+    with pytest.raises(_Killed):
+        train_run(run_dir, _cfg(tiny), tiny, 3, verbose=False)
+    monkeypatch.undo()
+    assert (run_dir / rundir.NEXT_CHECKPOINT).exists()
+    assert len(read_history(run_dir)) == (1 if step == "write_history" else 2)
+    rows = train_run(run_dir, _cfg(tiny), tiny, 3, verbose=False)
+    assert _metrics(rows) == _metrics(reference)
+    assert not (run_dir / rundir.NEXT_CHECKPOINT).exists()
