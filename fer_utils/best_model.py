@@ -61,6 +61,28 @@ def train_beyond_runs(*, profile: str, data_path, seeds=(0,), results_dir=None, 
     return out
 
 
+def beyond_plan(*, profile: str, data_path, seeds=(0,), results_dir=None, data=None, verbose: bool = False) -> list[dict]:
+    """What :func:`train_beyond_runs` would train, training nothing: one entry per seed with
+    ``run_id``, ``seed``, ``epochs``, ``done`` (epochs in its history) and ``to_train``.
+    ``data``: an already loaded data set, used when it is at the recipe's image size."""
+    cfg0 = beyond_config(profile)
+    if cfg0 is None:
+        return []
+    from . import datasets
+    from .beyond_train import run_id
+
+    if data is None or data.image_size != cfg0.image_size:
+        data = datasets.load(data_path, image_size=cfg0.image_size, verbose=verbose)
+    out = []
+    for seed in seeds or (0,):
+        cfg = beyond_config(profile, seed)
+        run_dir = beyond_dir(results_dir) / run_id(cfg, data.fingerprint)
+        finished = str(cfg.epochs) in rundir.read_metrics(run_dir).get("evaluations", {})
+        done = cfg.epochs if finished else min(len(rundir.read_history(run_dir)), cfg.epochs)
+        out.append({"run_id": run_dir.name, "seed": int(seed), "epochs": cfg.epochs, "done": done, "to_train": cfg.epochs - done})
+    return out
+
+
 def beyond_runs(results_dir=None, *, profile: str | None = None, data: str | None = None) -> list[dict]:
     """Finished beyond runs (those with a test evaluation), newest last: ``{"run_id", "dir",
     "model_path", "epochs", "config", "data", "holdout", "test", "test_tta", "cost"}``.

@@ -116,6 +116,11 @@ def print_plan(p: dict, as_json: bool = False) -> None:
     for r in p["runs"]:
         tables = ", ".join(map(str, r["tables"]))
         print(f"  {r['run_id']}: tables {tables}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
+    if p.get("beyond"):
+        left = sum(b["to_train"] for b in p["beyond"])
+        print(f"and {len(p['beyond'])} beyond-model runs (fer_utils.beyond), {left} epochs still to train:")
+        for b in p["beyond"]:
+            print(f"  {b['run_id']}: seed {b['seed']}, {b['epochs']} epochs (have {b['done']}, train {b['to_train']})")
 
 
 def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict | None = None) -> None:
@@ -160,7 +165,14 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     tables = [_NOTEBOOK_TABLE[n] for n in todo if n in _NOTEBOOK_TABLE]
     needs_final = "05_organize" in todo or 4 in tables
     if plan_only:
-        print_plan(plan(exp, tables=tuple(tables) or TABLES), as_json)
+        p = plan(exp, tables=tuple(tables) or TABLES)
+        if "07_beyond" in todo or "05_organize" in todo:
+            from .best_model import beyond_plan
+
+            p["beyond"] = beyond_plan(profile=profile, data_path=exp.data_path, seeds=exp.seeds, data=exp.data) or None
+            if p["beyond"] is None:
+                del p["beyond"]
+        print_plan(p, as_json)
         return 0
     data_path = str(exp.data_path)
     params = {"profile": profile, "data": data_path, "seeds": list(exp.seeds) if seeds is not None else [],

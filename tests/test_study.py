@@ -93,6 +93,24 @@ def test_run_study_plan_only_trains_nothing(report_tree, capsys, monkeypatch):
     assert study.run_study(profile="smoke", data=str(report_tree), plan_only=True, as_json=True) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["profile"] == "smoke" and plan["epochs_to_train"] == plan["total_epochs"] > 0
+    assert "beyond" not in plan  # the smoke profile has no beyond model
+
+
+@pytest.mark.slow
+def test_plan_lists_the_beyond_runs_and_what_they_have(report_tree, capsys, monkeypatch):
+    from fer_utils import beyond, datasets
+    from fer_utils.best_model import beyond_dir
+    from fer_utils.beyond_train import run_id, train_beyond
+
+    monkeypatch.setattr(study, "_train", lambda *a: pytest.fail("plan_only trained"))
+    assert study.run_study(profile="beyond-smoke", data=str(report_tree), seeds=[0, 1], plan_only=True, as_json=True) == 0
+    entries = json.loads(capsys.readouterr().out)["beyond"]
+    assert [(b["seed"], b["done"], b["to_train"]) for b in entries] == [(0, 0, beyond.SMOKE.epochs), (1, 0, beyond.SMOKE.epochs)]
+    ds = datasets.load(report_tree, image_size=beyond.SMOKE.image_size, verbose=False)
+    train_beyond(ds, beyond_dir() / run_id(beyond.SMOKE, ds.fingerprint), beyond.SMOKE, verbose=False, stop_after=1)
+    assert study.run_study(profile="beyond-smoke", data=str(report_tree), seeds=[0, 1], plan_only=True) == 0
+    out = capsys.readouterr().out
+    assert "2 beyond-model runs" in out and "seed 0, 2 epochs (have 1, train 1)" in out and "seed 1, 2 epochs (have 0, train 2)" in out
 
 
 @pytest.mark.slow
