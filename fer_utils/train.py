@@ -83,14 +83,30 @@ def final_row(row: dict) -> dict:
 
 
 def evaluate(model, x, y, class_names, batch_size=256) -> dict:
-    """Loss, accuracy, confusion matrix (rows = true class) and per-class accuracy."""
-    probs = model.predict(_batches(x, y, batch_size, len(class_names)), verbose=0)
-    pred = probs.argmax(1)
+    """Loss, accuracy, confusion matrix (rows = true class) and per-class accuracy.
+
+    The loss is the cross-entropy taken from the logits (in float64), as training takes it
+    (:func:`fer_utils.model.softmax_crossentropy`), so a confidently wrong model's loss is not
+    capped by clipping its probabilities; a model without the report's ``predictions`` Dense
+    layer falls back to the probabilities, clipped at 1e-7."""
+    import keras
+
     k = len(class_names)
+    head = next((layer for layer in model.layers if layer.name == "predictions" and isinstance(layer, keras.layers.Dense)), None)
+    if head is not None:
+        both = keras.Model(model.inputs, [head.input, model.outputs[0]])
+        feats, probs = both.predict(_batches(x, y, batch_size, k), verbose=0)
+        w, b = (np.asarray(keras.ops.convert_to_numpy(v), np.float64) for v in (head.kernel, head.bias))
+        logits = np.asarray(feats, np.float64) @ w + b
+        top = logits.max(1, keepdims=True)
+        log_z = (top + np.log(np.exp(logits - top).sum(1, keepdims=True)))[:, 0]
+        loss = float(np.mean(log_z - logits[np.arange(len(y)), y]))
+    else:
+        probs = model.predict(_batches(x, y, batch_size, k), verbose=0)
+        loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+    pred = np.asarray(probs).argmax(1)
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
-    eps = 1e-7
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
     per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else float("nan")) for i, c in enumerate(class_names)}
     valid = [v for v in per_class.values() if not math.isnan(v)]
     return {

@@ -234,3 +234,22 @@ def test_a_kill_between_the_steps_of_an_epoch_end_resumes_exactly(tiny, tmp_path
     rows = train_run(run_dir, _cfg(tiny), tiny, 3, verbose=False)
     assert _metrics(rows) == _metrics(reference)
     assert not (run_dir / rundir.NEXT_CHECKPOINT).exists()
+
+
+def test_test_loss_comes_from_the_logits_not_clipped_probabilities():
+    """A confidently wrong model: every face called class 0 by a margin of 100 logits. Its
+    cross-entropy is about 100 per face; clipping the probabilities at 1e-7 would say 16.1."""
+    import numpy as np
+
+    from fer_utils.model import build_model
+    from fer_utils.train import evaluate
+
+    model = build_model(2, 24, 7, seed=0)
+    head = model.get_layer("predictions")
+    head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
+    head.bias.assign(np.array([100.0, 0, 0, 0, 0, 0, 0], "float32"))
+    x = np.random.default_rng(0).integers(0, 256, (10, 24, 24, 3), dtype=np.uint8)
+    y = np.array([0] * 4 + [3] * 6)
+    r = evaluate(model, x, y, [f"c{i}" for i in range(7)])
+    assert r["accuracy"] == pytest.approx(0.4) and r["confusion"][3][0] == 6
+    assert r["loss"] == pytest.approx(0.6 * (100 + np.log1p(6 * np.exp(-100.0))) + 0.4 * np.log1p(6 * np.exp(-100.0)), rel=1e-6)
