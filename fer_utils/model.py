@@ -259,3 +259,28 @@ def summary_text(model: keras.Model) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda s, **k: lines.append(s), line_length=88)
     return "\n".join(lines)
+
+
+def flops_per_image(model: keras.Model) -> int:
+    """Multiply-adds x 2 of the convolutions and dense layers for ONE image, forward pass
+    (batch norm, activations, pooling and augmentation left out: a few % at most). Training
+    costs about 3x this (forward + two backward products). The one counter that walks a built
+    model; :func:`fer_utils.engine.training_flops` is its closed form for the report's CNN (no
+    model built, for ordering a plan), and a test keeps the two equal.
+
+    >>> m = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"), layers.Flatten(), layers.Dense(2)])
+    >>> flops_per_image(m) == 2 * 8 * 8 * 3 * 3 * 3 * 4 + 2 * 256 * 2
+    True
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1] // layer.groups
+            total += 2 * h * w * kh * kw * cin * cout
+        elif isinstance(layer, layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+        elif isinstance(layer, keras.Model):
+            total += flops_per_image(layer)
+    return int(total)

@@ -171,6 +171,13 @@ def test_a_worker_that_cannot_see_the_store_says_so(tmp_path):
 def test_longest_runs_first_and_flops():
     assert engine.training_flops(4, 128) == 347_916_672  # ~0.35 GFLOP: the 0.33 figure
     assert engine.training_flops(2, 128) == 166_152_576
+
+
+@pytest.mark.parametrize("depth,size", [(2, 32), (4, 128), (6, 100)])
+def test_the_closed_form_flop_count_is_the_layer_walk_of_the_built_model(depth, size):
+    from fer_utils.model import build_model, flops_per_image
+
+    assert engine.training_flops(depth, size) == 3 * flops_per_image(build_model(depth, size, 7, compile=False))
     runs = [{"run_id": "a", "config": {"depth": 2, "image_size": 128}, "epochs": 50, "to_train": 50},
             {"run_id": "b", "config": {"depth": 2, "image_size": 128}, "epochs": 1000, "to_train": 1000},
             {"run_id": "c", "config": {"depth": 4, "image_size": 128}, "epochs": 100, "to_train": 100},
