@@ -111,12 +111,14 @@ def scores(model, x, y, class_names, tta=None) -> dict:
     return out
 
 
-def train_beyond(data, run_dir, cfg: BeyondConfig, *, verbose: bool = True, max_batches=None, stop_after=None) -> dict:
+def train_beyond(data, run_dir, cfg: BeyondConfig, *, verbose: bool = True, max_batches=None, stop_after=None,
+                 score_test: bool = True) -> dict:
     """Train ``cfg`` on ``data`` (a :class:`~fer_utils.datasets.Dataset` at ``cfg.image_size``)
     into ``run_dir``, resuming from its checkpoint; return its ``metrics.json`` content.
     ``max_batches`` (tests and the speed benchmark) trains only that many batches per epoch;
     ``stop_after`` trains at most that many epochs in this call (then returns ``{}``: what a
-    kill leaves, for the resume tests)."""
+    kill leaves, for the resume tests). ``score_test=False`` (ablations: selection) scores the
+    holdout only; a run finished that way keeps no test scores."""
     if data.image_size != cfg.image_size:
         raise RunStoreError(f"the beyond config wants {cfg.image_size}px faces, the data set was loaded at {data.image_size}px; load it with image_size={cfg.image_size}")
     run_dir = Path(run_dir)
@@ -130,10 +132,10 @@ def train_beyond(data, run_dir, cfg: BeyondConfig, *, verbose: bool = True, max_
         metrics = rundir.read_metrics(run_dir)
         if str(cfg.epochs) in metrics.get("evaluations", {}):
             return metrics
-        return _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after)
+        return _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after, score_test)
 
 
-def _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after) -> dict:
+def _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after, score_test) -> dict:
     import keras
 
     from . import backend
@@ -189,9 +191,10 @@ def _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after) -> dict:
         "final_row": {"Loss": rows[-1]["loss"], "Accuracy": rows[-1]["accuracy"], "Val_loss": rows[-1]["val_loss"],
                       "Val_accuracy": rows[-1]["val_accuracy"], "Discrepancy": rows[-1]["accuracy"] - rows[-1]["val_accuracy"]},
         "holdout": scores(model, x_val, y_val, names), "holdout_tta": scores(model, x_val, y_val, names, cfg.tta),
-        "test": scores(model, data.x_test, data.y_test, names), "test_tta": scores(model, data.x_test, data.y_test, names, cfg.tta),
         "trained_with": trained_with(),
     }
+    if score_test:  # once per reported model
+        ev["test"], ev["test_tta"] = scores(model, data.x_test, data.y_test, names), scores(model, data.x_test, data.y_test, names, cfg.tta)
     per_epoch = len(y_tr) if max_batches is None else min(len(y_tr), max_batches * cfg.batch_size)
     train_seconds = sum(r["seconds"] for r in rows)  # epochs only (loading, evaluation and any restart excluded)
     metrics = {"run_id": run_dir.name, "model": cfg.model, "evaluations": {str(cfg.epochs): ev},
