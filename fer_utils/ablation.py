@@ -7,9 +7,11 @@ is selection, and selection is on held-out data.
 
 Each trained variant is scored on three views of the same holdout faces:
 
-``holdout``   as RAF-DB gives them (colour web photos)
+``as-is``     as RAF-DB gives them (colour web photos)
 ``gray``      grayscale (luminance in all three channels)
 ``gray48``    grayscale at FER2013's 48x48, scaled back up to the model's side (bilinear)
+
+(:func:`fer_utils.evaluate.view`, also ``fer evaluate --view``.)
 
 The last two stand in for "faces of other origins" (posed, grayscale, low resolution) that we
 cannot train or test on here; they measure what the gray/low-resolution augmentation is for,
@@ -27,6 +29,7 @@ import numpy as np
 
 from .atomic import atomic_write_json
 from .errors import ConfigError
+from .evaluate import VIEWS, view
 
 #: name -> the recipe's changes. ``baseline`` is the recipe as it stands.
 VARIANTS: dict[str, dict] = {
@@ -37,7 +40,6 @@ VARIANTS: dict[str, dict] = {
     "no_smoothing": {"label_smoothing": 0.0},
     "no_erase": {"erase_prob": 0.0},
 }
-VIEWS = ("holdout", "gray", "gray48")
 
 
 def check_variants(names) -> list[str]:
@@ -46,22 +48,6 @@ def check_variants(names) -> list[str]:
     if unknown or not names:
         raise ConfigError(f"variants {unknown or names}: expected some of {', '.join(VARIANTS)}")
     return ["baseline"] + [n for n in names if n != "baseline"]
-
-
-def view(x: np.ndarray, name: str) -> np.ndarray:
-    """The holdout faces ``x`` (uint8 RGB, N x S x S x 3) as view ``name`` (see the module)."""
-    from .evaluate import _resize_bilinear, to_channels
-
-    if name == "holdout":
-        return x
-    gray = np.repeat(to_channels(x, 1), 3, axis=-1)
-    if name == "gray":
-        return gray
-    if name == "gray48":
-        side = x.shape[1]
-        small = [_resize_bilinear(img, 48).clip(0, 255).astype(np.uint8) for img in gray]
-        return np.stack([_resize_bilinear(img, side).clip(0, 255).round().astype(np.uint8) for img in small])
-    raise ConfigError(f"view {name!r}: expected one of {', '.join(VIEWS)}")
 
 
 def run_ablation(data, out_dir, base, variants=tuple(VARIANTS), *, verbose: bool = True) -> dict:

@@ -98,6 +98,9 @@ def _scoring_options(p) -> None:
     """The options `fer evaluate` and `fer compare` share."""
     p.add_argument("--tta", choices=("flip",), default=None,
                    help="average each face's prediction with its mirror image's (each model, for compare)")
+    p.add_argument("--view", choices=("as-is", "gray", "gray48"), default="as-is",
+                   help="score the faces as given (default), in grayscale, or in grayscale at 48x48 and back "
+                        "(stand-ins for faces of other origins)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -361,7 +364,7 @@ def _runs(args) -> int:
 def _evaluate(args) -> int:
     from .evaluate import evaluate, format_evaluation, public
 
-    result = evaluate(args.model, args.data, tta=args.tta, batch_size=args.batch_size)
+    result = evaluate(args.model, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
     print(json.dumps(public(result), indent=2) if args.json else format_evaluation(result))
     return 0
 
@@ -369,7 +372,7 @@ def _evaluate(args) -> int:
 def _compare(args) -> int:
     from .evaluate import compare, format_comparison, public
 
-    result = compare(args.model_a, args.model_b, args.data, tta=args.tta, batch_size=args.batch_size)
+    result = compare(args.model_a, args.model_b, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
     print(json.dumps(public(result), indent=2) if args.json else format_comparison(result))
     return 0
 

@@ -52,6 +52,27 @@ def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
     return _to_channels(x, channels)
 
 
+#: Views of a face set (``fer evaluate --view``): as given; grayscale (luminance in every
+#: channel); grayscale at FER2013's 48x48 and back up to the side it came at (bilinear). The last
+#: two stand in for faces of other origins (posed, grayscale, low resolution) where none are at hand.
+VIEWS = ("as-is", "gray", "gray48")
+
+
+def view(x: np.ndarray, name: str) -> np.ndarray:
+    """The uint8 RGB faces ``x`` (N x S x S x 3) as view ``name`` (:data:`VIEWS`); faces of 48 px
+    or less are only resampled by ``gray48``, not degraded."""
+    if name in (None, "as-is"):
+        return x
+    if name not in VIEWS:
+        raise ConfigError(f"view {name!r}: expected one of {', '.join(VIEWS)}")
+    gray = np.repeat(to_channels(x, 1), 3, axis=-1)
+    if name == "gray":
+        return gray
+    side = x.shape[1]
+    small = [_resize_bilinear(img, 48).clip(0, 255).round().astype(np.uint8) for img in gray]
+    return np.stack([_resize_bilinear(img, side).clip(0, 255).round().astype(np.uint8) for img in small])
+
+
 # --------------------------------------------------------------------------------------------
 # Predictors: a saved Keras model, or the fer package's FER2013 model
 
@@ -231,27 +252,30 @@ def map_predictions(pred_idx: np.ndarray, model_classes, data_classes) -> np.nda
     return np.asarray(lookup, np.int64)[np.asarray(pred_idx, np.int64)]
 
 
-def evaluate(model, data, *, tta=None, batch_size: int = 256, verbose: bool = False) -> dict:
-    """Evaluate ``model`` (path, ``fer-package`` or predictor) on the test split of ``data``.
+def evaluate(model, data, *, tta=None, view_name: str = "as-is", batch_size: int = 256, verbose: bool = False) -> dict:
+    """Evaluate ``model`` (path, ``fer-package`` or predictor) on the test split of ``data``,
+    seen as ``view_name`` (:data:`VIEWS`).
 
     Returns :func:`score`'s dict plus ``model``/``data`` descriptions, ``tta`` and ``per_face``
     (``names``, ``y_true``, ``y_pred`` in data class indices; :func:`compare` pairs on it).
     """
     predictor = load_predictor(model)
+    if view_name not in VIEWS:
+        raise ConfigError(f"view {view_name!r}: expected one of {', '.join(VIEWS)}")
     x, y, classes, names, ds = load_faces(data, predictor.load_size, verbose=verbose)
-    probs = predict(predictor, x, tta=tta, batch_size=batch_size)
+    probs = predict(predictor, view(x, view_name), tta=tta, batch_size=batch_size)
     y_pred = map_predictions(probs.argmax(1), predictor.class_names, classes)
     result = score(y, y_pred, classes)
-    result.update(model=predictor.describe(), tta=tta, per_face={"names": names, "y_true": y.tolist(), "y_pred": y_pred.tolist()},
+    result.update(model=predictor.describe(), tta=tta, view=view_name, per_face={"names": names, "y_true": y.tolist(), "y_pred": y_pred.tolist()},
                   data={"source": ds.source, "layout": ds.layout, "synthetic": bool(ds.synthetic), "split": "test",
                         "image_size": ds.image_size, "fingerprint": ds.fingerprint, "problems": list(ds.problems)})
     return result
 
 
-def compare(model_a, model_b, data, *, tta=None, batch_size: int = 256) -> dict:
+def compare(model_a, model_b, data, *, tta=None, view_name: str = "as-is", batch_size: int = 256) -> dict:
     """Both models on the same test faces, with McNemar's test on the faces they disagree on."""
-    a = evaluate(model_a, data, tta=tta, batch_size=batch_size)
-    b = evaluate(model_b, data, tta=tta, batch_size=batch_size)
+    a = evaluate(model_a, data, tta=tta, view_name=view_name, batch_size=batch_size)
+    b = evaluate(model_b, data, tta=tta, view_name=view_name, batch_size=batch_size)
     return pair(a, b)
 
 
@@ -283,7 +307,8 @@ def format_evaluation(r: dict) -> str:
     m, d = r["model"], r["data"]
     lines = [
         f"model: {m['model']} (input {'x'.join(map(str, m['input']))}, {m['parameters']:,} parameters)" + (f", TTA {r['tta']}" if r["tta"] else ""),
-        f"data:  {d['source']} [{d['layout']} layout{', SYNTHETIC' if d['synthetic'] else ''}], test split, {r['n']} faces",
+        f"data:  {d['source']} [{d['layout']} layout{', SYNTHETIC' if d['synthetic'] else ''}], test split, {r['n']} faces"
+        + (f", seen {r['view']}" if r.get("view", "as-is") != "as-is" else ""),
         f"accuracy            {r['accuracy']:.4f}  (95% CI {r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}; {r['correct']}/{r['n']})",
         f"mean class accuracy {r['mean_class_accuracy']:.4f}  (over the {len(r['classes_present'])} classes present)",
         "",

@@ -14,7 +14,7 @@ from fer_utils.errors import ConfigError
 
 def test_views_keep_the_faces_and_drop_colour_and_resolution():
     x = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
-    assert ablation.view(x, "holdout") is x
+    assert ablation.view(x, "as-is") is x
     g, g48 = ablation.view(x, "gray"), ablation.view(x, "gray48")
     assert g.shape == g48.shape == x.shape and g.dtype == g48.dtype == np.uint8
     assert (g[..., 0] == g[..., 2]).all() and (g48[..., 0] == g48[..., 1]).all()
@@ -45,8 +45,8 @@ def test_ablation_trains_each_variant_on_one_holdout_and_never_scores_test(tmp_p
     for name in ("baseline", "no_mix"):
         ev = json.loads((out / name / "metrics.json").read_text())["evaluations"]["1"]
         assert "holdout" in ev and "test" not in ev and "test_tta" not in ev
-    d = r["variants"]["no_mix"]["holdout"]["vs_baseline"]
-    acc = r["variants"]["no_mix"]["holdout"]["accuracy"] - r["variants"]["baseline"]["holdout"]["accuracy"]
+    d = r["variants"]["no_mix"]["as-is"]["vs_baseline"]
+    acc = r["variants"]["no_mix"]["as-is"]["accuracy"] - r["variants"]["baseline"]["as-is"]["accuracy"]
     assert d["difference"] == pytest.approx(acc) and 0 <= d["p_mcnemar"] <= 1
-    assert "vs_baseline" not in r["variants"]["baseline"]["holdout"]
+    assert "vs_baseline" not in r["variants"]["baseline"]["as-is"]
     assert "no_mix" in ablation.format_ablation(r)

@@ -179,3 +179,31 @@ def test_evaluate_equals_what_training_reported(tmp_path):
     assert got["n"] == len(ds.y_test)
     out = run_fer("compare", str(tmp_path / "m.keras"), str(tmp_path / "m.keras"), str(root), home=tmp_path)
     assert out.returncode == 0 and "A only 0, B only 0" in out.stdout and "exact p = 1" in out.stdout
+
+
+def test_views_reach_the_model_grayscale_and_at_48px(tmp_path):
+    class Recorder(Oracle):
+        """Right on the colour faces it knows; on any other face it answers Neutral."""
+
+        def predict(self, x, batch_size=256):
+            self.seen = x.copy()
+            known = [tuple(img[12, 12]) in self.truth_by_pixel for img in x]
+            out = np.zeros((len(x), 7))
+            out[:, CLASS_NAMES.index("Neutral")] = 1.0
+            if all(known):
+                return super().predict(x, batch_size)
+            return out
+
+    root = write_report_layout(tmp_path / "ds", per_class=(1, 2))
+    seen = {}
+    for name in ("as-is", "gray", "gray48"):
+        model = Recorder(_colours())
+        seen[name] = (ev.evaluate(model, root, view_name=name), model.seen)
+    assert seen["as-is"][0]["accuracy"] == 1.0 and seen["as-is"][1].std(axis=-1).max() > 0
+    for name in ("gray", "gray48"):
+        r, x = seen[name]
+        assert r["view"] == name and (x[..., 0] == x[..., 2]).all() and r["accuracy"] == pytest.approx(1 / 7)
+        assert f"seen {name}" in ev.format_evaluation(r)
+    assert not np.array_equal(seen["gray"][1], seen["gray48"][1])  # 24 px faces resampled through 48 px
+    with pytest.raises(ev.ConfigError, match="view 'sepia'"):
+        ev.evaluate(Recorder(_colours()), root, view_name="sepia")
