@@ -2,7 +2,7 @@
 
     python benchmarks/beyond_cpu_run.py --data ../shared/data/raf-basic.zip --out /tmp/beyond/run-e12-s0 --epochs 12
 
-made ``published/beyond-cpu/beyond/run-e12-s0`` (12 epochs on a 2-core CPU; the ``beyond``
+made ``published/tenth-test-cpu/beyond/run-e12-s0`` (12 epochs on a 2-core CPU; the ``beyond``
 profile's 60 epochs are ``fer run --profile beyond``). Prints the wall time and the test scores.
 """
 

@@ -165,6 +165,39 @@ def confusion_pair(results, titles, save: str | None = None, folder=None):
 # Contact sheets: the sorting step's folders, and the synthetic set
 
 
+def beyond_cost_curve(runs, goal: float | None = 0.875, save: str | None = None, folder=None):
+    """Accuracy against training cost for the beyond runs (:func:`fer_utils.best_model.beyond_runs`):
+    test accuracy with its 95% interval, test mean class accuracy and holdout accuracy against
+    the epochs trained (each run a full schedule of its own length), one point per run; the
+    hours each took are written beside its test point. ``goal``: a dashed line (None: none)."""
+    plt = _plt()
+    pts = sorted((r for r in runs if r.get("test")), key=lambda r: (r["epochs"], r["config"].get("seed", 0)))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    if pts:
+        e = np.array([r["epochs"] for r in pts], float)
+        acc = np.array([r["test"]["accuracy"] for r in pts])
+        lo = acc - np.array([r["test"]["ci95"][0] for r in pts])
+        hi = np.array([r["test"]["ci95"][1] for r in pts]) - acc
+        ax.errorbar(e, acc, yerr=[lo, hi], fmt="o-", capsize=3, label="test accuracy (95% interval)")
+        ax.plot(e, [r["test"]["mean_class_accuracy"] for r in pts], "s--", label="test mean class accuracy")
+        ax.plot(e, [(r.get("holdout") or {}).get("accuracy", np.nan) for r in pts], "^:", label="holdout accuracy (selection)")
+        for r, x, y in zip(pts, e, acc):
+            secs = (r.get("cost") or {}).get("train_seconds")
+            if secs:
+                ax.annotate(f"{secs / 3600:.1f} h", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    if goal is not None:
+        ax.axhline(goal, color="grey", ls="--", lw=1)
+        ax.annotate(f"goal {goal:.1%}", (ax.get_xlim()[0], goal), textcoords="offset points", xytext=(4, -12), fontsize=8, color="grey")
+    ax.set_xlabel("epochs trained (each a full cosine schedule)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Beyond model: accuracy against training cost", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save, formats=("png", "svg"), folder=folder)
+    return fig
+
+
 def organize_contact_sheets(output, per_sheet: int = 16, *, thumb: int = 96) -> list[Path]:
     """One PNG per class of an organized folder: the ``per_sheet`` most confident faces above
     the ``per_sheet`` least confident ones, each labelled with its confidence.

@@ -177,3 +177,19 @@ def test_report_rebuilds_from_a_published_folder_of_small_files(smoke_report, tm
     assert "Table 4: Batch Size Experiment Results" in html and "Results from" in html and str(pub) in html
     assert (out / "figures" / "figure12.png").exists() and (out / "executed" / "06_report.ipynb").exists()
     assert not (other / "figures").exists() and not (other / "results").exists()  # nothing outside --out
+
+
+def test_beyond_cost_curve_plots_each_run_at_its_epochs(tmp_path):
+    from fer_utils import figures
+
+    def run(epochs, acc, secs):
+        return {"epochs": epochs, "config": {"seed": 0}, "holdout": {"accuracy": acc - 0.02}, "cost": {"train_seconds": secs},
+                "test": {"accuracy": acc, "ci95": [acc - 0.015, acc + 0.015], "mean_class_accuracy": acc - 0.1}}
+
+    fig = figures.beyond_cost_curve([run(20, 0.77, 1362), run(12, 0.72, 900), {"epochs": 5, "config": {}, "test": None}],
+                                    save="curve", folder=tmp_path)
+    ax = fig.axes[0]
+    test_line = ax.get_lines()[0]
+    assert list(test_line.get_xdata()) == [12, 20] and list(test_line.get_ydata()) == pytest.approx([0.72, 0.77])
+    assert {t.get_text() for t in ax.texts} >= {"0.2 h", "0.4 h", "goal 87.5%"}
+    assert (tmp_path / "curve.png").stat().st_size > 0 and (tmp_path / "curve.svg").exists()
