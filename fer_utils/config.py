@@ -273,7 +273,7 @@ PROFILES: dict[str, Profile] = {
 # choices) and the beyond model (fer_utils.beyond) on the same data, compared by 07_beyond.
 PROFILES["beyond"] = Profile(
     name="beyond",
-    description="The beyond model (a small ResNet, modern recipe, 64x64, 60 epochs: about 1.7 h on a 2-core CPU, "
+    description="The beyond model (a small ResNet, modern recipe, 64x64, 60 epochs: 73 min measured on a 2-core CPU, "
     "minutes on a GPU) beside the report's CNN at 128x128 with one point per table at the report's choices "
     "(lr 0.001, depth 4, batch 128, 10 epochs: about 30 CNN epochs in all), on RAF-DB; 07_beyond compares them.",
     image_size=128,
