@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .atomic import atomic_write_json
 from .errors import ConfigError
 from .evaluate import VIEWS, view

@@ -81,6 +81,11 @@ def _isolated_home(tmp_path, monkeypatch):
 
     monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "_cache")
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "_runs")
+    # and every other results folder: no test writes into the project's results/ or figures/
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "_results")
+    monkeypatch.setattr(paths, "TABLES_DIR", tmp_path / "_results" / "tables")
+    monkeypatch.setattr(paths, "EXECUTED_DIR", tmp_path / "_results" / "executed")
+    monkeypatch.setattr(paths, "FIGURES_DIR", tmp_path / "_figures")
     yield
 
 
