@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .atomic import atomic_write_json
 from .errors import ConfigError
-from .evaluate import VIEWS, view
+from .evaluate import VIEWS, score, view
 
 #: name -> the recipe's changes. ``baseline`` is the recipe as it stands.
 VARIANTS: dict[str, dict] = {
@@ -54,7 +54,6 @@ def run_ablation(data, out_dir, base, variants=tuple(VARIANTS), *, verbose: bool
     ``out_dir/ablation.json`` and return it."""
     from .beyond_train import predict_probs, train_beyond
     from .datasets import stratified_split
-    from .evaluate import score
     from .model import load_model
     from .rundir import model_file
     from .stats import contingency, mcnemar, paired_bootstrap

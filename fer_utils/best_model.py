@@ -48,17 +48,24 @@ def train_beyond_runs(*, profile: str, data_path, seeds=(0,), results_dir=None, 
     if beyond_config(profile) is None:
         return []
     from . import datasets
-    from .beyond_train import run_id, train_beyond
+    from .beyond_train import train_beyond
 
     cfg0 = beyond_config(profile)
     data = datasets.load(data_path, image_size=cfg0.image_size, verbose=verbose)
     out = []
-    for seed in seeds or (0,):
-        cfg = beyond_config(profile, seed)
-        run_dir = beyond_dir(results_dir) / run_id(cfg, data.fingerprint)
+    for cfg, run_dir in _beyond_run_dirs(profile, data.fingerprint, seeds, results_dir):
         train_beyond(data, run_dir, cfg, verbose=verbose)
         out.append(run_dir)
     return out
+
+
+def _beyond_run_dirs(profile: str, fingerprint: str, seeds, results_dir):
+    """(config, run folder) of the profile's beyond run for each seed on the data ``fingerprint``."""
+    from .beyond_train import run_id
+
+    for seed in seeds or (0,):
+        cfg = beyond_config(profile, seed)
+        yield cfg, beyond_dir(results_dir) / run_id(cfg, fingerprint)
 
 
 def beyond_plan(*, profile: str, data_path, seeds=(0,), results_dir=None, data=None, verbose: bool = False) -> list[dict]:
@@ -69,17 +76,14 @@ def beyond_plan(*, profile: str, data_path, seeds=(0,), results_dir=None, data=N
     if cfg0 is None:
         return []
     from . import datasets
-    from .beyond_train import run_id
 
     if data is None or data.image_size != cfg0.image_size:
         data = datasets.load(data_path, image_size=cfg0.image_size, verbose=verbose)
     out = []
-    for seed in seeds or (0,):
-        cfg = beyond_config(profile, seed)
-        run_dir = beyond_dir(results_dir) / run_id(cfg, data.fingerprint)
+    for cfg, run_dir in _beyond_run_dirs(profile, data.fingerprint, seeds, results_dir):
         finished = str(cfg.epochs) in rundir.read_metrics(run_dir).get("evaluations", {})
         done = cfg.epochs if finished else min(len(rundir.read_history(run_dir)), cfg.epochs)
-        out.append({"run_id": run_dir.name, "seed": int(seed), "epochs": cfg.epochs, "done": done, "to_train": cfg.epochs - done})
+        out.append({"run_id": run_dir.name, "seed": cfg.seed, "epochs": cfg.epochs, "done": done, "to_train": cfg.epochs - done})
     return out
 
 

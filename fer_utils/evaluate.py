@@ -58,13 +58,19 @@ def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
 VIEWS = ("as-is", "gray", "gray48")
 
 
+def check_view(name) -> str:
+    """``name`` if it is one of :data:`VIEWS` (None: ``as-is``), else a one-line ConfigError."""
+    name = "as-is" if name is None else name
+    if name not in VIEWS:
+        raise ConfigError(f"view {name!r}: expected one of {', '.join(VIEWS)}")
+    return name
+
+
 def view(x: np.ndarray, name: str) -> np.ndarray:
     """The uint8 RGB faces ``x`` (N x S x S x 3) as view ``name`` (:data:`VIEWS`); faces of 48 px
     or less are only resampled by ``gray48``, not degraded."""
-    if name in (None, "as-is"):
+    if check_view(name) == "as-is":
         return x
-    if name not in VIEWS:
-        raise ConfigError(f"view {name!r}: expected one of {', '.join(VIEWS)}")
     gray = np.repeat(to_channels(x, 1), 3, axis=-1)
     if name == "gray":
         return gray
@@ -260,8 +266,7 @@ def evaluate(model, data, *, tta=None, view_name: str = "as-is", batch_size: int
     (``names``, ``y_true``, ``y_pred`` in data class indices; :func:`compare` pairs on it).
     """
     predictor = load_predictor(model)
-    if view_name not in VIEWS:
-        raise ConfigError(f"view {view_name!r}: expected one of {', '.join(VIEWS)}")
+    check_view(view_name)  # before the faces are read
     x, y, classes, names, ds = load_faces(data, predictor.load_size, verbose=verbose)
     probs = predict(predictor, view(x, view_name), tta=tta, batch_size=batch_size)
     y_pred = map_predictions(probs.argmax(1), predictor.class_names, classes)

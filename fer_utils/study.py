@@ -169,9 +169,9 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
         if "07_beyond" in todo or "05_organize" in todo:
             from .best_model import beyond_plan
 
-            p["beyond"] = beyond_plan(profile=profile, data_path=exp.data_path, seeds=exp.seeds, data=exp.data) or None
-            if p["beyond"] is None:
-                del p["beyond"]
+            beyond = beyond_plan(profile=profile, data_path=exp.data_path, seeds=exp.seeds, data=exp.data)
+            if beyond:
+                p["beyond"] = beyond
         print_plan(p, as_json)
         return 0
     data_path = str(exp.data_path)
