@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=None, metavar="DIR",
                      help="where report.html, report.pdf and the executed notebook go (default: the project's results/)")
     rep.add_argument("--show-code", action="store_true", help="keep code cells in the HTML (default: hidden)")
+    rep.add_argument("--markdown", action="store_true",
+                     help="with --published: print its tables and the claims table as markdown (the README's text) "
+                          "and export nothing (default: off)")
     rep.set_defaults(func=_report)
 
     org = sub.add_parser("organize", help="sort unlabelled faces into one folder per emotion")
@@ -345,6 +348,14 @@ def _tables(args) -> int:
 def _report(args) -> int:
     from .study import report_study
 
+    if args.markdown:
+        from . import published
+
+        if args.published is None:
+            raise FerError("--markdown: prints a published folder's tables; give it one, e.g. "
+                             "--published published/tenth-test-cpu")
+        print(published.markdown(args.published, args.profile if args.profile != "demo" else None), end="")
+        return 0
     report_study(profile=args.profile, results_dir=args.published, dest=args.out, show_code=args.show_code)
     return 0
 

@@ -63,6 +63,9 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
                            f"run the study first (fer run --profile {profile}) or pass the results folder that holds them")
     if dest.exists() and any(dest.iterdir()) and not (dest / INDEX).exists():
         raise PublishError(f"{dest}: not empty and not an earlier publication (no {INDEX}); choose a new folder")
+    earlier = json.loads((dest / INDEX).read_text()) if (dest / INDEX).exists() else None
+    if earlier is not None:
+        _check_same_study(dest, earlier, profile, manifests)
     run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])})
     index = {"profile": profile, "tables": sorted(manifests), "runs": {}}
     for rid in run_ids:
@@ -91,8 +94,27 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
         index.setdefault("selection", man.get("selection"))
         index.setdefault("seeds", man.get("seeds"))
         index.setdefault("data", man.get("data"))
+    if earlier is not None:  # tables published earlier and not now stay, with their runs
+        index["runs"] = {**earlier.get("runs", {}), **index["runs"]}
+        index["tables"] = sorted(set(earlier.get("tables", [])) | set(index["tables"]))
+        index["seeds"] = sorted(set(earlier.get("seeds") or []) | set(index["seeds"] or []))
+        index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
     atomic_write_json(dest / INDEX, index)
     return index
+
+
+def _check_same_study(dest: Path, earlier: dict, profile: str, manifests: dict) -> None:
+    """An earlier publication is extended only by tables of the same study: same profile, same
+    selection protocol, same data (fingerprint); anything else belongs in a folder of its own."""
+    for t, man in manifests.items():
+        data = man.get("data") if isinstance(man.get("data"), dict) else {}
+        have = {"profile": earlier.get("profile"), "selection": earlier.get("selection"),
+                "data fingerprint": (earlier.get("data") or {}).get("fingerprint")}
+        new = {"profile": profile, "selection": man.get("selection"), "data fingerprint": data.get("fingerprint")}
+        for key in have:
+            if have[key] is not None and new[key] != have[key]:
+                raise PublishError(f"{dest}: published {key} {have[key]!r}, but table {t} has {new[key]!r}; "
+                                   f"publish it into a new folder (one folder per profile, selection and data set)")
 
 
 def as_results_dir(published_dir) -> Path:
@@ -149,3 +171,25 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
             out[-1] += " | ".join(cells) + f" | {', '.join(picks)} |"
         out.append("")
     return "\n".join(out)
+
+
+def claims_markdown(published_dir, profile: str | None = None) -> str:
+    """The report's claims checked on a published folder's tables (:func:`fer_utils.claims.claims`),
+    as the README's markdown table: our verdict beside the verdict on the report's own numbers.
+    A claim whose table is not published says "not testable here"."""
+    from .claims import claims
+    from .experiments import load_results
+    from .report import final_model
+
+    d = as_results_dir(published_dir)
+    profile = profile or profile_of(d)
+    results = load_results(profile, results_dir=d)
+    items = claims(results, final_model(results))
+    out = [f"| # | claim | ours (`{d.name}`) | on the report's own numbers |", "|---|---|---|---|"]
+    out += [f"| {i} | {c.claim} | {c.verdict} | {c.report_verdict} |" for i, c in enumerate(items, 1)]
+    return "\n".join(out) + "\n"
+
+
+def markdown(published_dir, profile: str | None = None) -> str:
+    """Everything the README quotes from a published folder: its tables, then the claims table."""
+    return tables_markdown(published_dir, profile) + "\n" + claims_markdown(published_dir, profile)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_fer
 
 from fer_utils import published
 from fer_utils.config import RunConfig, get_profile
@@ -78,3 +79,52 @@ def test_publish_refuses_images_foreign_folders_and_missing_tables(tmp_path):
         published.publish(tmp_path / "r2", tmp_path / "p3", "full")
     with pytest.raises(FerError, match="not a published folder"):
         published.tables_markdown(tmp_path / "r2")
+
+
+def test_publishing_more_tables_keeps_the_earlier_ones(tmp_path):
+    """A study published a table at a time (Table 1 now, Table 3 when it has run) ends with one
+    index that lists every table and run; a table of another study is refused, nothing written."""
+    res = _results(tmp_path / "results")
+    dest = tmp_path / "published" / "smoke-holdout"
+    first = published.publish(res, dest, "smoke")
+    man = json.loads((res / "tables" / "smoke" / "table1.json").read_text())
+    man3 = dict(man, table=3, rows=[dict(man["rows"][0], value=3)])
+    (res / "tables" / "smoke" / "table3.json").write_text(json.dumps(man3))
+    (res / "tables" / "smoke" / "table1.json").unlink()
+    both = published.publish(res, dest, "smoke", tables=(3,))
+    assert both["tables"] == [1, 3] and both["runs"] == first["runs"]
+    assert (dest / "tables" / "smoke" / "table1.json").exists() and (dest / "tables" / "smoke" / "table3.json").exists()
+    assert [line for line in published.tables_markdown(dest).splitlines() if line.startswith("**Table")][1].startswith("**Table 3")
+
+    other = dict(man3, selection="test")
+    (res / "tables" / "smoke" / "table3.json").write_text(json.dumps(other))
+    before = sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file())
+    with pytest.raises(FerError, match="published selection 'holdout', but table 3 has 'test'"):
+        published.publish(res, dest, "smoke", tables=(3,))
+    assert sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file()) == before
+
+
+def test_the_claims_table_of_a_published_folder_checks_only_what_it_holds(tmp_path):
+    dest = tmp_path / "published" / "smoke-holdout"
+    published.publish(_results(tmp_path / "results"), dest, "smoke")
+    md = published.claims_markdown(dest).splitlines()
+    assert md[0] == "| # | claim | ours (`smoke-holdout`) | on the report's own numbers |" and len(md) == 2 + 13
+    # Table 1 is here (lr 0.0001 has the best validation accuracy in these runs): claim 1 is
+    # checked and fails; Table 3 is not here: claim 8 is not testable
+    assert md[2].startswith("| 1 | A learning rate of 0.001 gives the best validation accuracy. | not supported |")
+    assert "| 8 | A network depth of 4 gives the best validation accuracy. | not testable here |" in md[9]
+    assert published.markdown(dest).startswith(published.tables_markdown(dest))
+    out = run_fer("report", "--published", str(dest), "--markdown", home=tmp_path / "home", timeout=120)
+    assert out.returncode == 0 and out.stdout == published.markdown(dest), out.stderr
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*.html"))  # exports nothing
+
+
+def test_the_readme_quotes_the_published_tables_as_they_rebuild():
+    """Every line of `fer report --published published/tenth-test-cpu --markdown` (the tables
+    and the claims table) stands in the README: its real-data numbers are rebuilt, not typed."""
+    from fer_utils import paths
+
+    folder = paths.PROJECT_DIR / "published" / "tenth-test-cpu"
+    readme = (paths.PROJECT_DIR / "README.md").read_text()
+    missing = [line for line in published.markdown(folder).splitlines() if line.strip() and line not in readme]
+    assert not missing, f"README lacks {len(missing)} line(s) of the published tables, e.g. {missing[0]!r}"
