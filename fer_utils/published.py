@@ -48,8 +48,10 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
     """Copy the small files of the runs behind ``profile``'s table manifests under
     ``results_dir`` (``tables/<profile>/``, ``runs/``) into ``dest``; return the index.
 
-    ``dest`` must be new, empty, or an earlier publication (it holds ``published.json``):
-    publishing again updates the files that an earlier publication wrote, and nothing else.
+    ``dest`` must be new, empty, or an earlier publication of the same study (same profile,
+    selection protocol and data; it holds ``published.json``): publishing again adds tables and
+    runs, keeps the earlier ones, and merges a run published before (:func:`_merged_run`), so it
+    never drops a number and touches no file it did not write.
     """
     results_dir, dest = Path(results_dir), Path(dest)
     src_tables = results_dir / "tables" / profile
@@ -68,6 +70,7 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
         _check_same_study(dest, earlier, profile, manifests)
     run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])})
     index = {"profile": profile, "tables": sorted(manifests), "runs": {}}
+    files = {}
     for rid in run_ids:
         src = results_dir / "runs" / rid
         missing = [f for f in RUN_FILES if not (src / f).exists()]
@@ -77,15 +80,17 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
         images = _image_names(metrics)
         if images:
             raise PublishError(f"{src / 'metrics.json'}: names image files ({images[0]!r}, ...); only numbers may be published")
-        evals = metrics.get("evaluations", {})
+        files[rid] = _merged_run(src, dest / "runs" / rid, metrics)
+        evals = json.loads(files[rid]["metrics.json"]).get("evaluations", {})
         index["runs"][rid] = {
-            "epochs": len((src / "history.csv").read_text().strip().splitlines()) - 1,
+            "epochs": len(files[rid]["history.csv"].decode().strip().splitlines()) - 1,
             "kept_epochs": sorted(int(e) for e in evals),
             "trained_with": sorted({json.dumps(e.get("trained_with", {}), sort_keys=True) for e in evals.values()}),
         }
         index["runs"][rid]["trained_with"] = [json.loads(s) for s in index["runs"][rid]["trained_with"]]
-        for f in RUN_FILES:
-            atomic_write_bytes(dest / "runs" / rid / f, (src / f).read_bytes())
+    for rid, by_name in files.items():  # written only once every run has been checked
+        for f, data in by_name.items():
+            atomic_write_bytes(dest / "runs" / rid / f, data)
     for t, man in manifests.items():
         man = dict(man)
         if isinstance(man.get("data"), dict) and man["data"].get("source"):
@@ -101,6 +106,40 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
         index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
     atomic_write_json(dest / INDEX, index)
     return index
+
+
+def _history_rows(text: str) -> list[list[str]]:
+    """A history's rows without the wall-clock seconds (the one column runs may differ in)."""
+    lines = text.strip().splitlines()
+    cols = lines[0].split(",") if lines else []
+    keep = [i for i, c in enumerate(cols) if c != "seconds"]
+    return [[row.split(",")[i] for i in keep] for row in lines[1:]]
+
+
+def _merged_run(src: Path, published_run: Path, metrics: dict) -> dict:
+    """The files to publish for one run: the source's, merged with a publication of the same run
+    already there. The same run trained again (e.g. continued from 5 to 100 epochs on another
+    machine, without its checkpoint) must agree on every epoch both have; the longer history is
+    kept and every kept epoch's evaluation of either stays, so publishing never drops a number."""
+    new = {f: (src / f).read_bytes() for f in RUN_FILES}
+    if not all((published_run / f).exists() for f in RUN_FILES):
+        return new
+    old = {f: (published_run / f).read_bytes() for f in RUN_FILES}
+    if json.loads(old["config.json"]) != json.loads(new["config.json"]):
+        raise PublishError(f"{published_run}: published with another config.json than {src}; "
+                           f"publish into a new folder")
+    h_old, h_new = _history_rows(old["history.csv"].decode()), _history_rows(new["history.csv"].decode())
+    for epoch, (a, b) in enumerate(zip(h_old, h_new), 1):
+        if a != b:
+            raise PublishError(f"{src / 'history.csv'}: epoch {epoch} differs from the published run's "
+                               f"({published_run / 'history.csv'}); not the same training, publish into a new folder")
+    out = dict(new)
+    if len(h_old) > len(h_new):
+        out["history.csv"] = old["history.csv"]
+    evals = {**json.loads(old["metrics.json"]).get("evaluations", {}), **metrics.get("evaluations", {})}
+    evals = dict(sorted(evals.items(), key=lambda kv: int(kv[0])))
+    out["metrics.json"] = (json.dumps(dict(metrics, evaluations=evals), indent=2, sort_keys=True) + "\n").encode()
+    return out
 
 
 def _check_same_study(dest: Path, earlier: dict, profile: str, manifests: dict) -> None:

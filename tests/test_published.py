@@ -104,6 +104,31 @@ def test_publishing_more_tables_keeps_the_earlier_ones(tmp_path):
     assert sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file()) == before
 
 
+def test_a_run_trained_further_elsewhere_merges_into_its_publication(tmp_path):
+    """Table 1 published a run at 1 epoch; Table 2 continued the same run to 2 epochs on another
+    machine (the seconds differ). Publishing it keeps the longer history and BOTH kept epochs'
+    evaluations; a run whose epochs differ from the published ones is refused, nothing written."""
+    res = _results(tmp_path / "results", seeds=(0,))
+    dest = tmp_path / "published" / "smoke-holdout"
+    published.publish(res, dest, "smoke")
+    rid = json.loads((res / "tables" / "smoke" / "table1.json").read_text())["rows"][0]["run_id"]
+    run = res / "runs" / rid
+    first = (run / "history.csv").read_text().splitlines()
+    (run / "history.csv").write_text("\n".join([first[0], first[1].replace(",3.5", ",9.25"), "2,0.9,0.7,1.0,0.6,4.0"]) + "\n")
+    m = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(dict(m, evaluations={"2": m["evaluations"]["1"]})))
+    index = published.publish(res, dest, "smoke")
+    assert index["runs"][rid]["epochs"] == 2 and index["runs"][rid]["kept_epochs"] == [1, 2]
+    assert (dest / "runs" / rid / "history.csv").read_text() == (run / "history.csv").read_text()
+    assert sorted(json.loads((dest / "runs" / rid / "metrics.json").read_text())["evaluations"]) == ["1", "2"]
+
+    (run / "history.csv").write_text(first[0] + "\n1,1.0,0.55,1.1,0.5,3.5\n")  # another training
+    before = sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file())
+    with pytest.raises(FerError, match="epoch 1 differs from the published run's"):
+        published.publish(res, dest, "smoke")
+    assert sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file()) == before
+
+
 def test_the_claims_table_of_a_published_folder_checks_only_what_it_holds(tmp_path):
     dest = tmp_path / "published" / "smoke-holdout"
     published.publish(_results(tmp_path / "results"), dest, "smoke")
