@@ -144,12 +144,23 @@ def test_the_claims_table_of_a_published_folder_checks_only_what_it_holds(tmp_pa
     assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*.html"))  # exports nothing
 
 
-def test_the_readme_quotes_the_published_tables_as_they_rebuild():
-    """Every line of `fer report --published published/tenth-test-cpu --markdown` (the tables
-    and the claims table) stands in the README: its real-data numbers are rebuilt, not typed."""
+def _publications():
     from fer_utils import paths
 
-    folder = paths.PROJECT_DIR / "published" / "tenth-test-cpu"
+    return sorted(p.parent.name for p in (paths.PROJECT_DIR / "published").glob("*/" + published.INDEX))
+
+
+@pytest.mark.parametrize("name", _publications())
+def test_the_readme_quotes_the_published_tables_as_they_rebuild(name):
+    """Every line of `fer report --published published/<name> --markdown` (the tables and the
+    claims table) stands in the README: its real-data numbers are rebuilt, not typed."""
+    from fer_utils import paths
+
     readme = (paths.PROJECT_DIR / "README.md").read_text()
-    missing = [line for line in published.markdown(folder).splitlines() if line.strip() and line not in readme]
-    assert not missing, f"README lacks {len(missing)} line(s) of the published tables, e.g. {missing[0]!r}"
+    missing = [line for line in published.markdown(paths.PROJECT_DIR / "published" / name).splitlines()
+               if line.strip() and line not in readme]
+    assert not missing, f"README lacks {len(missing)} line(s) of published/{name}'s tables, e.g. {missing[0]!r}"
+
+
+def test_the_project_has_a_publication_for_the_readme_to_quote():
+    assert "tenth-test-cpu" in _publications()
