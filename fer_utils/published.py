@@ -145,10 +145,10 @@ def _merged_run(src: Path, published_run: Path, metrics: dict) -> dict:
 def _check_same_study(dest: Path, earlier: dict, profile: str, manifests: dict) -> None:
     """An earlier publication is extended only by tables of the same study: same profile, same
     selection protocol, same data (fingerprint); anything else belongs in a folder of its own."""
+    have = {"profile": earlier.get("profile"), "selection": earlier.get("selection"),
+            "data fingerprint": (earlier.get("data") or {}).get("fingerprint")}
     for t, man in manifests.items():
         data = man.get("data") if isinstance(man.get("data"), dict) else {}
-        have = {"profile": earlier.get("profile"), "selection": earlier.get("selection"),
-                "data fingerprint": (earlier.get("data") or {}).get("fingerprint")}
         new = {"profile": profile, "selection": man.get("selection"), "data fingerprint": data.get("fingerprint")}
         for key in have:
             if have[key] is not None and new[key] != have[key]:
