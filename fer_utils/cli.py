@@ -221,6 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
                           "and export nothing (default: off)")
     rep.set_defaults(func=_report)
 
+    pub = sub.add_parser("publish", help="copy a study's small run files (numbers only) into a folder to commit",
+                         description="Copy the config.json, history.csv and metrics.json of the runs behind a profile's "
+                                     "tables into DEST (no models, no images), so `fer report --published DEST` rebuilds "
+                                     "the tables anywhere. DEST is new, empty, or an earlier publication of the same "
+                                     "study, which is extended (tables added, runs merged), never overwritten.")
+    pub.add_argument("dest", help="the published folder, e.g. published/tenth-holdout-cpu")
+    pub.add_argument("--profile", default="demo", choices=list(PROFILES), metavar="PROFILE",
+                     help=f"whose tables: one of {', '.join(PROFILES)} (default demo)")
+    pub.add_argument("--tables", default=None, metavar="T,T,...",
+                     help="which tables, e.g. 1,3; each must have run (default: every table the results folder has)")
+    pub.add_argument("--results", default=None, metavar="DIR",
+                     help="the results folder to publish from, holding runs/ and tables/<profile>/ "
+                          "(default: the project's results/, or $FER_HOME/results)")
+    pub.set_defaults(func=_publish)
+
     org = sub.add_parser("organize", help="sort unlabelled faces into one folder per emotion")
     org.add_argument("input", help="folder or .zip of faces (never modified)")
     org.add_argument("output", help="output folder: <Emotion>/ copies, predictions.csv, errors.csv (one row per file not "
@@ -357,6 +372,19 @@ def _report(args) -> int:
         print(published.markdown(args.published, args.profile if args.profile != "demo" else None), end="")
         return 0
     report_study(profile=args.profile, results_dir=args.published, dest=args.out, show_code=args.show_code)
+    return 0
+
+
+def _publish(args) -> int:
+    from . import paths, published
+    from .study import check_tables
+
+    tables = None if args.tables is None else check_tables(args.tables)
+    results = paths.RESULTS_DIR if args.results is None else args.results
+    index = published.publish(results, args.dest, args.profile, tables=tables)
+    print(f"{args.dest}: tables {', '.join(map(str, index['tables']))} of profile {args.profile} "
+          f"({len(index['runs'])} runs, seeds {', '.join(map(str, index.get('seeds') or []))}, selection {index.get('selection')})")
+    print(f"rebuild them with: fer report --published {args.dest} --profile {args.profile} --markdown")
     return 0
 
 

@@ -12,7 +12,7 @@ results folder, restricted to numbers::
 No models, no images, no image file names: :func:`publish` refuses a metrics file that names an
 image. Because the layout is a results folder's, :func:`fer_utils.experiments.load_results`
 reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
-real-data tables from it (``fer report --published DIR``).
+real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`.
 """
 
 from __future__ import annotations
@@ -44,9 +44,12 @@ def _image_names(obj, where="") -> list[str]:
     return []
 
 
-def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
+def publish(results_dir, dest, profile: str, tables=None) -> dict:
     """Copy the small files of the runs behind ``profile``'s table manifests under
     ``results_dir`` (``tables/<profile>/``, ``runs/``) into ``dest``; return the index.
+
+    ``tables``: which tables, e.g. ``(1, 3)``; each must have its manifest (else refused, nothing
+    written). None: every table ``results_dir`` has.
 
     ``dest`` must be new, empty, or an earlier publication of the same study (same profile,
     selection protocol and data; it holds ``published.json``): publishing again adds tables and
@@ -56,10 +59,13 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
     results_dir, dest = Path(results_dir), Path(dest)
     src_tables = results_dir / "tables" / profile
     manifests = {}
-    for t in tables:
+    for t in (1, 2, 3, 4) if tables is None else tables:
         p = src_tables / f"table{t}.json"
         if p.exists():
-            manifests[t] = json.loads(p.read_text())
+            manifests[t] = _manifest(p)
+        elif tables is not None and src_tables.is_dir():
+            raise PublishError(f"{p}: no such table manifest; run table {t} first (fer tables --profile {profile} "
+                               f"--tables {t}) or leave it out of --tables")
     if not manifests:
         raise PublishError(f"{src_tables}: no table manifests (table1.json ... table4.json) for profile {profile!r}; "
                            f"run the study first (fer run --profile {profile}) or pass the results folder that holds them")
@@ -106,6 +112,16 @@ def publish(results_dir, dest, profile: str, tables=(1, 2, 3, 4)) -> dict:
         index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
     atomic_write_json(dest / INDEX, index)
     return index
+
+
+def _manifest(path: Path) -> dict:
+    try:
+        man = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        man = None
+    if not isinstance(man, dict) or not isinstance(man.get("rows"), list):
+        raise PublishError(f"{path}: not a table manifest (JSON with its rows); run the table again to rewrite it")
+    return man
 
 
 def _history_rows(text: str) -> list[list[str]]:

@@ -44,6 +44,21 @@ def _a_file(home: Path) -> None:
     (home / "report-here").write_text("not a folder")
 
 
+def _table1_only(home: Path) -> None:
+    (_manifest_dir(home, "demo") / "table1.json").write_text(json.dumps({"table": 1, "rows": [], "selection": "test"}))
+
+
+def _table1_and_a_foreign_folder(home: Path) -> None:
+    _table1_only(home)
+    (home / "mine").mkdir()
+    (home / "mine" / "notes.txt").write_text("my notes")
+
+
+def _table1_and_a_file(home: Path) -> None:
+    _table1_only(home)
+    _a_file(home)
+
+
 #: (name, argv with {home} for the work root, prepare(home) or None, exit code, fragment of the one line)
 CASES = [
     ("run seeds negative", ["run", "--seeds", "-1"], None, 2, "--seeds"),
@@ -72,6 +87,15 @@ CASES = [
     ("report markdown of a folder that is not published", ["report", "--markdown", "--published", "{home}"], None, 2,
      "not a published folder"),
     ("report out is a file", ["report", "--out", "{home}/report-here"], _a_file, 2, "a file stands"),
+    ("publish without results", ["publish", "{home}/pub"], None, 2, "no table manifests"),
+    ("publish bad table", ["publish", "{home}/pub", "--tables", "5"], None, 2, "--tables"),
+    ("publish a table that has not run", ["publish", "{home}/pub", "--tables", "1,3"], _table1_only, 2,
+     "table3.json: no such table manifest"),
+    ("publish a corrupt manifest", ["publish", "{home}/pub"], _corrupt_manifest, 2, "table1.json: not a table manifest"),
+    ("publish into a foreign folder", ["publish", "{home}/mine"], _table1_and_a_foreign_folder, 2,
+     "not an earlier publication"),
+    ("publish onto a file", ["publish", "{home}/report-here"], _table1_and_a_file, 2, "a file stands"),
+    ("publish unknown profile", ["publish", "{home}/pub", "--profile", "bogus"], None, 2, "choose from"),
     ("tables bad table", ["tables", "--tables", "5"], None, 2, "--tables"),
     ("tables empty table list", ["tables", "--tables", ","], None, 2, "--tables"),
     ("tables tenth without data", ["tables", "--profile", "tenth"], None, 2, "--data"),

@@ -15,7 +15,28 @@ def fer(*args, **kw):
     return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], capture_output=True, text=True, timeout=300, **kw)
 
 
-@pytest.mark.parametrize("cmd", [[], ["data"], ["data", "info"], ["model", "summary"], ["train"], ["synth"], ["run"], ["report"], ["organize"], ["runs"]])
+def _commands(parser=None, prefix=()):
+    """Every command and subcommand of `fer`, read from its parser (a new command is covered)."""
+    import argparse
+
+    from fer_utils.cli import build_parser
+
+    parser = parser or build_parser()
+    out = [list(prefix)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += _commands(sub, (*prefix, name))
+    return out
+
+
+def test_the_command_list_is_read_from_the_parser():
+    names = {" ".join(c) for c in _commands()}
+    assert {"", "data info", "model summary", "train", "run", "tables", "report", "publish", "organize",
+            "evaluate", "compare", "runs", "synth"} <= names
+
+
+@pytest.mark.parametrize("cmd", _commands(), ids=lambda c: " ".join(c) or "fer")
 def test_every_command_has_help(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([*cmd, "--help"])

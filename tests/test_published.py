@@ -144,6 +144,24 @@ def test_the_claims_table_of_a_published_folder_checks_only_what_it_holds(tmp_pa
     assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*.html"))  # exports nothing
 
 
+def test_fer_publish_extends_a_publication_and_says_how_to_rebuild_it(tmp_path):
+    """`fer publish` is publish() from the command line: Table 1 now, Table 3 later, one folder."""
+    res = _results(tmp_path / "results")
+    dest = tmp_path / "published" / "smoke-holdout"
+    out = run_fer("publish", str(dest), "--profile", "smoke", "--results", str(res), home=tmp_path / "home", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"rebuild them with: fer report --published {dest} --profile smoke --markdown" in out.stdout
+    assert "tables 1 of profile smoke (6 runs, seeds 0, 1, selection holdout)" in out.stdout
+    man = json.loads((res / "tables" / "smoke" / "table1.json").read_text())
+    (res / "tables" / "smoke" / "table3.json").write_text(json.dumps(dict(man, table=3, rows=[dict(man["rows"][0], value=3)])))
+    out = run_fer("publish", str(dest), "--profile", "smoke", "--results", str(res), "--tables", "3",
+                  home=tmp_path / "home", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert published.profile_of(dest) == "smoke"
+    assert json.loads((dest / published.INDEX).read_text())["tables"] == [1, 3]
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*"))  # wrote nowhere else
+
+
 def _publications():
     from fer_utils import paths
 
