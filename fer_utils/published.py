@@ -56,16 +56,18 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     runs, keeps the earlier ones, and merges a run published before (:func:`_merged_run`), so it
     never drops a number and touches no file it did not write.
     """
+    from .experiments import manifest_path, read_manifest
+
     results_dir, dest = Path(results_dir), Path(dest)
     src_tables = results_dir / "tables" / profile
     manifests = {}
     for t in (1, 2, 3, 4) if tables is None else tables:
-        p = src_tables / f"table{t}.json"
-        if p.exists():
-            manifests[t] = _manifest(p)
+        man = read_manifest(profile, t, results_dir)
+        if man is not None:
+            manifests[t] = man
         elif tables is not None and src_tables.is_dir():
-            raise PublishError(f"{p}: no such table manifest; run table {t} first (fer tables --profile {profile} "
-                               f"--tables {t}) or leave it out of --tables")
+            raise PublishError(f"{manifest_path(profile, t, results_dir)}: no such table manifest; run table {t} first "
+                               f"(fer tables --profile {profile} --tables {t}) or leave it out of --tables")
     if not manifests:
         raise PublishError(f"{src_tables}: no table manifests (table1.json ... table4.json) for profile {profile!r}; "
                            f"run the study first (fer run --profile {profile}) or pass the results folder that holds them")
@@ -112,16 +114,6 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
         index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
     atomic_write_json(dest / INDEX, index)
     return index
-
-
-def _manifest(path: Path) -> dict:
-    try:
-        man = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        man = None
-    if not isinstance(man, dict) or not isinstance(man.get("rows"), list):
-        raise PublishError(f"{path}: not a table manifest (JSON with its rows); run the table again to rewrite it")
-    return man
 
 
 def _history_rows(text: str) -> list[list[str]]:
