@@ -45,8 +45,8 @@ def _a_file(home: Path) -> None:
 
 
 def _table1_only(home: Path) -> None:
-    (_manifest_dir(home, "demo") / "table1.json").write_text(json.dumps({"table": 1, "rows": [], "picks": {}, "seeds": [0],
-                                                                      "selection": "test"}))
+    man = {"table": 1, "rows": [], "picks": {}, "seeds": [0], "selection": "test"}
+    (_manifest_dir(home, "demo") / "table1.json").write_text(json.dumps(man))
 
 
 def _table1_and_a_foreign_folder(home: Path) -> None:
