@@ -56,10 +56,10 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     runs, keeps the earlier ones, and merges a run published before (:func:`_merged_run`), so it
     never drops a number and touches no file it did not write.
     """
-    from .experiments import manifest_path, read_manifest
+    from .experiments import manifest_path, read_manifest, tables_dir
 
     results_dir, dest = Path(results_dir), Path(dest)
-    src_tables = results_dir / "tables" / profile
+    src_tables = tables_dir(profile, results_dir)
     manifests = {}
     for t in (1, 2, 3, 4) if tables is None else tables:
         man = read_manifest(profile, t, results_dir)
