@@ -15,7 +15,8 @@ On a GPU box with JAX (and keras, dask, distributed: carried as wheels, see the 
     ``selection=test`` seed 0 first, then every table under ``holdout`` with seeds 0, 1, 2.
 (c) Every table whose runs are complete gets its manifest and is published
     (:func:`fer_utils.published.publish`) into ``<out>/published.tar.gz`` (numbers only), with
-    ``<out>/gpu_study.json`` (sweep, what was trained, what is left).
+    ``<out>/gpu_study.json`` (sweep, what was trained, what is left). Back here, unpack it and
+    draw each folder's figure: ``fer report --published published/<name> --figure``.
 
 The run store lives in ``--home`` (default /tmp/fer_gpu_home): a second call on the same
 machine resumes there. Checkpoints are too big to come back through the device's file limits,

@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--markdown", action="store_true",
                      help="with --published: print its tables and the claims table as markdown (the README's text) "
                           "and export nothing (default: off)")
+    rep.add_argument("--figure", action="store_true",
+                     help="with --published: redraw DIR/tables.png, the tables per seed, from DIR's numbers and "
+                          "export nothing (fer publish draws it too; default: off)")
     rep.set_defaults(func=_report)
 
     pub = sub.add_parser("publish", help="copy a study's small run files (numbers only) into a folder to commit",
@@ -363,13 +366,17 @@ def _tables(args) -> int:
 def _report(args) -> int:
     from .study import report_study
 
-    if args.markdown:
+    if args.markdown or args.figure:
         from . import published
 
+        flag = "--markdown" if args.markdown else "--figure"
         if args.published is None:
-            raise FerError("--markdown: prints a published folder's tables; give it one, e.g. "
-                             "--published published/tenth-test-cpu")
-        print(published.markdown(args.published, args.profile if args.profile != "demo" else None), end="")
+            raise FerError(f"{flag}: works on a published folder; give it one, e.g. "
+                           "--published published/tenth-test-cpu")
+        if args.figure:
+            print(f"drew {published.draw_figure(args.published)}", file=sys.stderr)  # stdout stays the markdown
+        if args.markdown:
+            print(published.markdown(args.published, args.profile if args.profile != "demo" else None), end="")
         return 0
     report_study(profile=args.profile, results_dir=args.published, dest=args.out, show_code=args.show_code)
     return 0
@@ -382,9 +389,11 @@ def _publish(args) -> int:
     tables = None if args.tables is None else check_tables(args.tables)
     results = paths.RESULTS_DIR if args.results is None else args.results
     index = published.publish(results, args.dest, args.profile, tables=tables)
+    figure = published.draw_figure(args.dest)
     print(f"{args.dest}: tables {', '.join(map(str, index['tables']))} of profile {args.profile} "
           f"({len(index['runs'])} runs, seeds {', '.join(map(str, index.get('seeds') or []))}, selection {index.get('selection')})")
     print(f"rebuild them with: fer report --published {args.dest} --profile {args.profile} --markdown")
+    print(f"the tables per seed: {figure}")
     return 0
 
 

@@ -286,6 +286,7 @@ class TableResult:
     std: pd.DataFrame
     runs: dict = field(default_factory=dict)  # (value, seed) -> Run
     final_runs: dict = field(default_factory=dict)  # seed -> Run of the final model (Table 4)
+    per_seed: pd.DataFrame | None = None  # one row per (value, seed): the columns of mean, unaveraged
 
     @property
     def caption(self) -> str:
@@ -376,7 +377,7 @@ def load_table(manifest: dict, store=None) -> TableResult:
     mean = g.mean()
     std = g.std(ddof=1).fillna(0.0) if len(manifest["seeds"]) > 1 else g.mean() * 0.0
     final_runs = {r["seed"]: store.load(r["run_id"]) for r in manifest.get("final", {}).get("rows", [])}
-    return TableResult(manifest["table"], manifest, mean, std, runs, final_runs)
+    return TableResult(manifest["table"], manifest, mean, std, runs, final_runs, df[["value", "seed", *cols]])
 
 
 def load_results(profile: str = "demo", results_dir=None) -> dict:
@@ -428,6 +429,14 @@ def report_equivalent(table: int, value, profile: dict):
         if math.isclose(v, float(value)) and i < len(theirs):
             return float(theirs[i])
     return None
+
+
+def grid_label(table: int, value, profile: dict) -> str:
+    """A grid value as the tables print it, with the report's value where ours is scaled
+    (Table 2 of ``tenth``: ``"10 (= 100)"``)."""
+    eq = report_equivalent(table, value, profile)
+    v = f"{float(value):g}"
+    return v if eq is None or math.isclose(eq, float(value)) else f"{v} (= {eq:g})"
 
 
 def final_value(manifest: dict) -> float:

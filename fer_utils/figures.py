@@ -1,4 +1,5 @@
-"""Figures: training curves per table row, Figure 12, confusion matrices, contact sheets.
+"""Figures: training curves per table row, Figure 12, the tables per seed, confusion matrices,
+contact sheets.
 
 The plots return the figure and, given ``save=``, write it atomically under ``figures/`` as PNG
 (and SVG, which is cheap for line plots). The contact sheets write PNGs: the sorting step's
@@ -119,6 +120,56 @@ def figure12(result, save: str | None = "figure12"):
     fig.tight_layout()
     if save:
         save_figure(fig, save)
+    return fig
+
+
+def tables_by_seed(results: dict, save: str | None = None, folder=None):
+    """Tables 1-4 at a glance, one panel per table: for each grid value every seed's selection
+    accuracy (dots; the test split itself under the report's protocol, held-out faces under
+    ``holdout``), the mean over seeds (black bar), under ``holdout`` the test accuracy
+    (mean ± std, orange), and the report's published Val_accuracy (grey cross). The value the
+    selection rule picked is marked under its tick. ``results``: :func:`fer_utils.experiments.load_results`."""
+    from .experiments import grid_label, published_row
+
+    plt = _plt()
+    tables = sorted(results)
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.9), sharey=True, squeeze=False)
+    for ax, t in zip(axes[0], tables):
+        res = results[t]
+        man, df = res.manifest, res.per_seed
+        holdout = man["selection"] == "holdout"
+        picked = man["picks"].get("sound") if holdout else man["picks"].get("report")
+        seeds = sorted(df["seed"].unique())
+        offsets = np.linspace(-0.18, 0.18, len(seeds)) if len(seeds) > 1 else [0.0]
+        labels = []
+        for x, v in enumerate(res.mean.index):
+            rows = df[df["value"] == v].sort_values("seed")
+            ax.scatter([x + offsets[seeds.index(s)] for s in rows["seed"]], rows["Val_accuracy"], s=18,
+                       color="tab:blue", zorder=3, gid="per seed", label="validation, per seed" if x == 0 else None)
+            ax.hlines(res.mean.loc[v, "Val_accuracy"], x - 0.28, x + 0.28, color="black", lw=1.5, zorder=2,
+                      label="mean over seeds" if x == 0 else None)
+            if holdout and "Test_accuracy" in res.mean.columns:
+                ax.errorbar(x + 0.36, res.mean.loc[v, "Test_accuracy"], yerr=res.std.loc[v, "Test_accuracy"], fmt="D",
+                            ms=4, color="tab:orange", capsize=2, zorder=3, label="test (mean ± std)" if x == 0 else None)
+            pub = published_row(t, v, man["profile"])
+            if pub is not None:
+                ax.scatter([x], [pub[3]], marker="x", s=30, color="grey", zorder=2, label="report" if x == 0 else None)
+            label = grid_label(t, v, man["profile"]).replace(" (= ", "\n(= ")
+            labels.append(label + ("\npicked" if picked is not None and np.isclose(float(v), float(picked)) else ""))
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_xlabel(TABLE_FACTOR_LABEL[t].lower())
+        ax.set_title(f"Table {t} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}: {', '.join(map(str, seeds))})", fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    first = results[tables[0]].manifest
+    axes[0, 0].set_ylabel("held-out accuracy" if first["selection"] == "holdout" else "validation (= test) accuracy")
+    fig.suptitle(f"The tables per seed (profile {first['profile']['name']}, selection {first['selection']})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
+    if save:
+        save_figure(fig, save, formats=("png",), folder=folder)
     return fig
 
 

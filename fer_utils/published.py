@@ -8,23 +8,26 @@ results folder, restricted to numbers::
     runs/<run id>/config.json      the run's configuration
     runs/<run id>/history.csv      one row per epoch
     runs/<run id>/metrics.json     test evaluations of the kept epochs, provenance
+    tables.png                     the tables per seed, drawn from these numbers (:func:`draw_figure`)
 
 No models, no images, no image file names: :func:`publish` refuses a metrics file that names an
 image. Because the layout is a results folder's, :func:`fer_utils.experiments.load_results`
 reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
-real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`.
+real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`,
+then :func:`draw_figure`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 from pathlib import Path
 
 from .atomic import atomic_write_bytes, atomic_write_json
 from .errors import FerError
 
 INDEX = "published.json"
+FIGURE = "tables.png"
 RUN_FILES = ("config.json", "history.csv", "metrics.json")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -164,6 +167,35 @@ def _check_same_study(dest: Path, earlier: dict, profile: str, manifests: dict) 
                                    f"publish it into a new folder (one folder per profile, selection and data set)")
 
 
+def figure_digest(results: dict) -> str:
+    """A short hash of the numbers :func:`draw_figure` draws (every table's per-seed rows, to 6
+    decimals): the index records it, so a figure drawn from other numbers is detectable."""
+    rows = []
+    for t, res in sorted(results.items()):
+        for rec in res.per_seed.to_dict("records"):
+            rows.append([t, *(round(float(x), 6) for x in rec.values())])
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def draw_figure(published_dir) -> Path:
+    """(Re)draw ``published_dir/tables.png`` (:func:`fer_utils.figures.tables_by_seed`) from the
+    folder's own numbers and record in its index which numbers it shows (:func:`figure_digest`)."""
+    from .experiments import load_results
+    from .figures import _plt, save_figure, tables_by_seed
+
+    d = as_results_dir(published_dir)
+    index = json.loads((d / INDEX).read_text())
+    results = load_results(index["profile"], results_dir=d)
+    if not results:
+        raise PublishError(f"{d}: no tables of profile {index['profile']!r} to draw (tables/{index['profile']}/table<N>.json)")
+    fig = tables_by_seed(results)
+    out = save_figure(fig, Path(FIGURE).stem, formats=("png",), folder=d)[0]
+    _plt().close(fig)
+    index["figure"] = {"file": FIGURE, "numbers": figure_digest(results)}
+    atomic_write_json(d / INDEX, index)
+    return out
+
+
 def as_results_dir(published_dir) -> Path:
     """The published folder as a ``results_dir`` for :func:`fer_utils.experiments.load_results`
     and the report (same layout), after checking it is one."""
@@ -177,21 +209,13 @@ def profile_of(published_dir) -> str:
     return json.loads((as_results_dir(published_dir) / INDEX).read_text())["profile"]
 
 
-def _label(table: int, value, profile: dict) -> str:
-    from .experiments import report_equivalent
-
-    eq = report_equivalent(table, value, profile)
-    v = f"{float(value):g}"
-    return v if eq is None or math.isclose(eq, float(value)) else f"{v} (= {eq:g})"
-
-
 def tables_markdown(published_dir, profile: str | None = None) -> str:
     """The real-data tables of a published folder as markdown (the README's format): one table
     per manifest, mean ± std over seeds, the report's Val_accuracy beside ours, the picks, and
     where the runs were trained."""
     from .claims import fmt_mean_std
     from .config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
-    from .experiments import _same, load_results, published_row
+    from .experiments import _same, grid_label, load_results, published_row
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
@@ -214,7 +238,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
             pub = published_row(t, v, man["profile"])
             picks = [name for key, name in (("report", "report's rule"), ("sound", "held-out rule")) if _same(v, man["picks"].get(key))]
             cells = [fmt_mean_std(res.mean.loc[v, c], res.std.loc[v, c], n) for c in cols]
-            out.append(f"| {_label(t, v, man['profile'])} | {pub[3]:.4f} | " if pub is not None else f"| {_label(t, v, man['profile'])} | – | ")
+            out.append(f"| {grid_label(t, v, man['profile'])} | {pub[3]:.4f} | " if pub is not None else f"| {grid_label(t, v, man['profile'])} | – | ")
             out[-1] += " | ".join(cells) + f" | {', '.join(picks)} |"
         out.append("")
     return "\n".join(out)

@@ -152,14 +152,48 @@ def test_fer_publish_extends_a_publication_and_says_how_to_rebuild_it(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"rebuild them with: fer report --published {dest} --profile smoke --markdown" in out.stdout
     assert "tables 1 of profile smoke (6 runs, seeds 0, 1, selection holdout)" in out.stdout
+    assert f"the tables per seed: {dest / published.FIGURE}" in out.stdout
+    one_table = json.loads((dest / published.INDEX).read_text())["figure"]["numbers"]
     man = json.loads((res / "tables" / "smoke" / "table1.json").read_text())
     (res / "tables" / "smoke" / "table3.json").write_text(json.dumps(dict(man, table=3, rows=[dict(man["rows"][0], value=3)])))
     out = run_fer("publish", str(dest), "--profile", "smoke", "--results", str(res), "--tables", "3",
                   home=tmp_path / "home", timeout=120)
     assert out.returncode == 0, out.stderr
     assert published.profile_of(dest) == "smoke"
-    assert json.loads((dest / published.INDEX).read_text())["tables"] == [1, 3]
+    index = json.loads((dest / published.INDEX).read_text())
+    assert index["tables"] == [1, 3]
+    assert index["figure"]["numbers"] != one_table  # redrawn with Table 3
+    assert index["figure"]["numbers"] == published.figure_digest(published_results(dest))
     assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*"))  # wrote nowhere else
+
+
+def published_results(dest):
+    from fer_utils.experiments import load_results
+
+    return load_results(published.profile_of(dest), results_dir=dest)
+
+
+def test_the_figure_shows_every_seed_and_the_pick(tmp_path):
+    """tables_by_seed: one panel per table, one dot per (value, seed), the rule's pick under its
+    tick, the test accuracy under holdout; and the digest moves when a number does."""
+    from fer_utils import figures
+
+    dest = tmp_path / "pub"
+    published.publish(_results(tmp_path / "results"), dest, "smoke")
+    results = published_results(dest)
+    fig = figures.tables_by_seed(results)
+    (ax,) = fig.axes
+    dots = [y for c in ax.collections if c.get_gid() == "per seed" for _, y in c.get_offsets()]
+    assert sorted(dots) == sorted(results[1].per_seed["Val_accuracy"]) and len(dots) == 6  # 3 lr x 2 seeds
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert [t.endswith("picked") for t in ticks] == [float(v) == 0.0001 for v in results[1].mean.index]
+    assert ax.get_title() == "Table 1 (2 seeds: 0, 1)"
+    assert "test (mean ± std)" in ax.get_legend_handles_labels()[1]
+    before = published.figure_digest(results)
+    run = next((dest / "runs").iterdir())
+    hist = run / "history.csv"
+    hist.write_text(hist.read_text().replace("\n1,1.0,", "\n1,0.9,"))  # one run's loss
+    assert published.figure_digest(published_results(dest)) != before
 
 
 def _publications():
@@ -178,6 +212,20 @@ def test_the_readme_quotes_the_published_tables_as_they_rebuild(name):
     missing = [line for line in published.markdown(paths.PROJECT_DIR / "published" / name).splitlines()
                if line.strip() and line not in readme]
     assert not missing, f"README lacks {len(missing)} line(s) of published/{name}'s tables, e.g. {missing[0]!r}"
+
+
+@pytest.mark.parametrize("name", _publications())
+def test_the_published_figure_is_drawn_from_the_published_numbers(name):
+    """published/<name>/tables.png exists, the README shows it, and the index says it was drawn
+    from the folder's current numbers (redraw: fer report --published DIR --figure)."""
+    from fer_utils import paths
+
+    d = paths.PROJECT_DIR / "published" / name
+    index = json.loads((d / published.INDEX).read_text())
+    assert (d / published.FIGURE).is_file() and index.get("figure", {}).get("file") == published.FIGURE
+    assert index["figure"]["numbers"] == published.figure_digest(published_results(d)), \
+        f"published/{name}/tables.png shows other numbers; redraw it: fer report --published published/{name} --figure"
+    assert f"(published/{name}/{published.FIGURE})" in (paths.PROJECT_DIR / "README.md").read_text()
 
 
 def test_the_project_has_a_publication_for_the_readme_to_quote():

@@ -141,6 +141,7 @@ def test_report_html_is_complete_and_self_contained(smoke_report):
     assert "Traceback" not in html and "Warning" not in html
     assert "import " not in html  # code hidden by default
     assert (home / "figures" / "figure12.png").exists() and (home / "figures" / "figure12.svg").exists()
+    assert (home / "figures" / "tables_by_seed.png").exists() and "The tables per seed" in html
     assert (home / "results" / "executed" / "06_report.ipynb").exists()
 
 
