@@ -163,7 +163,9 @@ def final_model(results: dict) -> dict | None:
     names = evals[0]["class_names"]
     cm = np.sum([np.asarray(e["confusion"]) for e in evals], axis=0)
     pcs = pd.DataFrame([e["per_class_accuracy"] for e in evals], columns=names)
-    per_class = pd.DataFrame({"test images": cm.sum(axis=1), "mean": pcs.mean(),
+    # Every seed scores the same test split: its class counts are one evaluation's row sums
+    # (the summed matrix counts each face once per seed).
+    per_class = pd.DataFrame({"test images": np.asarray(evals[0]["confusion"]).sum(axis=1), "mean": pcs.mean(),
                               "std": pcs.std(ddof=1) if len(evals) > 1 else pcs.mean() * 0},
                              index=pd.Index(names, name="class"))
     out.update(run_ids=run_ids, class_names=names, confusion=cm, per_class=per_class, n_test=int(evals[0]["n"]),
