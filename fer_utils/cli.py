@@ -426,24 +426,10 @@ def _compare(args) -> int:
 
 
 def _data_info(args) -> int:
-    from .datasets import info
+    from .datasets import format_info, info
 
     rep = info(args.path, read_sizes=not args.no_sizes, split=args.split)
-    if args.json:
-        print(json.dumps(rep, indent=2))
-        return 0
-    kind = "SYNTHETIC stand-in" if rep["synthetic"] else "data set"
-    print(f"{rep['path']}: {rep['layout']} layout ({kind})" + (f", under {rep['base']}" if rep["base"] else ""))
-    splits = list(rep["counts"])
-    print(f"{'class':<12}" + "".join(f"{s:>8}" for s in splits))
-    for c in rep["class_names"]:
-        print(f"{c:<12}" + "".join(f"{rep['counts'][s][c]:>8}" for s in splits))
-    print(f"{'total':<12}" + "".join(f"{rep['totals'][s]:>8}" for s in splits))
-    if rep["image_sizes"]:
-        print("image sizes: " + ", ".join(f"{k} ({v})" for k, v in sorted(rep["image_sizes"].items(), key=lambda kv: -kv[1])))
-        print("image modes: " + ", ".join(f"{k} ({v})" for k, v in sorted(rep["image_modes"].items(), key=lambda kv: -kv[1])))
-    for p in rep["problems"]:
-        print(f"problem: {p}")
+    print(json.dumps(rep, indent=2) if args.json else format_info(rep))
     return 0
 
 

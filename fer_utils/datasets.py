@@ -401,6 +401,22 @@ def info(path, *, read_sizes: bool = True, split: str | None = None) -> dict:
         source.close()
 
 
+def format_info(rep: dict) -> str:
+    """:func:`info`'s report as ``fer data info`` prints it: layout, a class-by-split count
+    table, image sizes and modes, problems."""
+    kind = "SYNTHETIC stand-in" if rep["synthetic"] else "data set"
+    lines = [f"{rep['path']}: {rep['layout']} layout ({kind})" + (f", under {rep['base']}" if rep["base"] else "")]
+    splits = list(rep["counts"])
+    lines.append(f"{'class':<12}" + "".join(f"{s:>8}" for s in splits))
+    lines += [f"{c:<12}" + "".join(f"{rep['counts'][s][c]:>8}" for s in splits) for c in rep["class_names"]]
+    lines.append(f"{'total':<12}" + "".join(f"{rep['totals'][s]:>8}" for s in splits))
+    for key in ("image_sizes", "image_modes") if rep["image_sizes"] else ():
+        counts = sorted(rep[key].items(), key=lambda kv: -kv[1])
+        lines.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} ({v})" for k, v in counts))
+    lines += [f"problem: {p}" for p in rep["problems"]]
+    return "\n".join(lines)
+
+
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out): ``fraction`` of every class, at least one, chosen by ``seed``.
 

@@ -327,3 +327,21 @@ def test_to_channels_matches_pil_luminance():
     buf = io.BytesIO()
     Image.fromarray(rgb[0]).save(buf, format="PNG")
     assert decode_image(buf.getvalue(), 5, channels=1).shape == (5, 5, 1)
+
+
+def test_format_info_prints_the_count_table_sizes_and_problems():
+    rep = {"path": "raf.zip", "layout": "official", "synthetic": False, "base": "basic/",
+           "counts": {"train": {"Happiness": 3, "Fear": 1}, "test": {"Happiness": 2, "Fear": 0}},
+           "class_names": ["Fear", "Happiness"], "totals": {"train": 4, "test": 2},
+           "image_sizes": {"100x100": 5, "90x90": 1}, "image_modes": {"RGB": 6}, "problems": ["1 unreadable image"]}
+    assert datasets.format_info(rep).splitlines() == [
+        "raf.zip: official layout (data set), under basic/",
+        "class          train    test",
+        "Fear               1       0",
+        "Happiness          3       2",
+        "total              4       2",
+        "image sizes: 100x100 (5), 90x90 (1)",
+        "image modes: RGB (6)",
+        "problem: 1 unreadable image",
+    ]
+    assert "image sizes" not in datasets.format_info(dict(rep, image_sizes={}, image_modes={}))
