@@ -180,8 +180,10 @@ def figure_digest(results: dict) -> str:
 def draw_figure(published_dir) -> Path:
     """(Re)draw ``published_dir/tables.png`` (:func:`fer_utils.figures.tables_by_seed`) from the
     folder's own numbers and record in its index which numbers it shows (:func:`figure_digest`)."""
+    import matplotlib.pyplot as plt
+
     from .experiments import load_results
-    from .figures import _plt, save_figure, tables_by_seed
+    from .figures import save_figure, tables_by_seed
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
@@ -190,7 +192,7 @@ def draw_figure(published_dir) -> Path:
         raise PublishError(f"{d}: no tables of profile {index['profile']!r} to draw (tables/{index['profile']}/table<N>.json)")
     fig = tables_by_seed(results)
     out = save_figure(fig, Path(FIGURE).stem, formats=("png",), folder=d)[0]
-    _plt().close(fig)
+    plt.close(fig)
     index["figure"] = {"file": FIGURE, "numbers": figure_digest(results)}
     atomic_write_json(d / INDEX, index)
     return out
