@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import METRIC_COLUMNS, PROFILES, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
-from .experiments import TableResult, _same, published_row, report_equivalent
+from .experiments import TableResult, same_value, published_row, report_equivalent
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"
 
@@ -59,11 +59,11 @@ def picked_by(result: TableResult, value) -> list[str]:
     numbers), "held-out rule" (max held-out validation accuracy, with ``holdout`` only)."""
     out = []
     eq = report_equivalent(result.table, value, result.manifest["profile"])
-    if _same(eq, REPORT_CHOICES[result.table]["value"]):
+    if same_value(eq, REPORT_CHOICES[result.table]["value"]):
         out.append("the report")
-    if _same(value, result.picks.get("report")):
+    if same_value(value, result.picks.get("report")):
         out.append("report's rule")
-    if _same(value, result.picks.get("sound")):
+    if same_value(value, result.picks.get("sound")):
         out.append("held-out rule")
     return out
 
@@ -115,11 +115,11 @@ def said_vs_got(result: TableResult) -> str:
 
     def fmt(v):
         eq = report_equivalent(result.table, v, result.manifest["profile"])
-        return f"{v:g}" if eq is None or _same(eq, v) else f"{v:g} (= {eq:g} at the report's scale)"
+        return f"{v:g}" if eq is None or same_value(eq, v) else f"{v:g} (= {eq:g} at the report's scale)"
 
     ours = result.picks["report"]
     eq = report_equivalent(result.table, ours, result.manifest["profile"])
-    agree = "the same" if eq is not None and _same(eq, choice["value"]) else "a different"
+    agree = "the same" if eq is not None and same_value(eq, choice["value"]) else "a different"
     s = (f"The report picked {label} {choice['value']:g} by {choice['rule']}; applied to our "
          f"numbers the same rule picks {fmt(ours)}: {agree} choice.")
     if result.picks.get("sound") is not None:

@@ -196,7 +196,7 @@ def final_batch_size(profile: Profile, batch: int, n_train: int) -> int:
 def final_rows(exp: Experiment, value) -> list[Row]:
     """The final model's runs (one per seed) for Table 4's row at ``value``: that row exactly,
     or with the profile's final changes (``final_epochs``, ``scale_final_batch``)."""
-    rows = [r for r in table_rows(exp, 4) if _same(r.value, value)]
+    rows = [r for r in table_rows(exp, 4) if same_value(r.value, value)]
     p = exp.profile
     batch = final_batch_size(p, int(value), len(exp.data.y_train))
     return [Row(4, r.value, r.seed, r.cfg.replace(batch_size=batch), p.final_epochs or r.epochs) for r in rows]
@@ -209,7 +209,7 @@ def planned_final_value(exp: Experiment) -> float | None:
         return None
     chosen = float(REPORT_CHOICES[4]["value"])
     prof = exp.profile.to_dict()
-    return next((float(b) for b in exp.profile.batch_grid if _same(report_equivalent(4, b, prof), chosen)), None)
+    return next((float(b) for b in exp.profile.batch_grid if same_value(report_equivalent(4, b, prof), chosen)), None)
 
 
 def plan(exp: Experiment, tables=TABLES, final: bool | None = None) -> dict:
@@ -301,7 +301,9 @@ class TableResult:
         return len(self.manifest.get("seeds", [0]))
 
 
-def _same(a, b) -> bool:
+def same_value(a, b) -> bool:
+    """Whether two grid values are the same number (None matches nothing): 0.001 read back from
+    JSON or a CSV equals the profile's 0.001."""
     return a is not None and b is not None and math.isclose(float(a), float(b))
 
 

@@ -129,7 +129,7 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
     ``holdout``), the mean over seeds (black bar), under ``holdout`` the test accuracy
     (mean ± std, orange), and the report's published Val_accuracy (grey cross). The value the
     selection rule picked is marked under its tick. ``results``: :func:`fer_utils.experiments.load_results`."""
-    from .experiments import _same, grid_label, published_row
+    from .experiments import same_value, grid_label, published_row
 
     plt = _plt()
     tables = sorted(results)
@@ -155,7 +155,7 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
             if pub is not None:
                 ax.scatter([x], [pub[3]], marker="x", s=30, color="grey", zorder=2, label="report" if x == 0 else None)
             label = grid_label(t, v, man["profile"]).replace(" (= ", "\n(= ")
-            labels.append(label + ("\npicked" if _same(v, picked) else ""))
+            labels.append(label + ("\npicked" if same_value(v, picked) else ""))
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, fontsize=8)
         ax.set_xlim(-0.6, len(labels) - 0.4)

@@ -217,7 +217,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
     where the runs were trained."""
     from .claims import fmt_mean_std
     from .config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
-    from .experiments import _same, grid_label, load_results, published_row
+    from .experiments import same_value, grid_label, load_results, published_row
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
@@ -238,7 +238,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
         out.append("|" + "---|" * (len(cols) + 3))
         for v in res.mean.index:
             pub = published_row(t, v, man["profile"])
-            picks = [name for key, name in (("report", "report's rule"), ("sound", "held-out rule")) if _same(v, man["picks"].get(key))]
+            picks = [name for key, name in (("report", "report's rule"), ("sound", "held-out rule")) if same_value(v, man["picks"].get(key))]
             cells = [fmt_mean_std(res.mean.loc[v, c], res.std.loc[v, c], n) for c in cols]
             out.append(f"| {grid_label(t, v, man['profile'])} | {pub[3]:.4f} | " if pub is not None else f"| {grid_label(t, v, man['profile'])} | – | ")
             out[-1] += " | ".join(cells) + f" | {', '.join(picks)} |"

@@ -22,7 +22,7 @@ import pandas as pd
 from . import paths
 from .claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim, claims_summary, fmt_mean_std, mean_std, picked_by, report_vs_ours
 from .config import PROFILES, RAF_DB_TRAIN, TABLE_FACTOR_LABEL
-from .experiments import TABLE_NOTEBOOKS, TABLES, _same, final_value
+from .experiments import TABLE_NOTEBOOKS, TABLES, same_value, final_value
 
 # ---------------------------------------------------------------------------------------------
 # What the experiment notebooks left behind
@@ -146,9 +146,9 @@ def final_model(results: dict) -> dict | None:
         runs = [res.final_runs[r["seed"]] for r in rows]
     else:  # a manifest written before the final model had its own entry: the row itself
         value = final_value(man)
-        rows = [r for r in man["rows"] if _same(r["value"], value)]
+        rows = [r for r in man["rows"] if same_value(r["value"], value)]
         runs = [res.runs[(r["value"], r["seed"])] for r in rows]
-    row_epochs = next((r["epochs"] for r in man["rows"] if _same(r["value"], value)), None)
+    row_epochs = next((r["epochs"] for r in man["rows"] if same_value(r["value"], value)), None)
     evals, run_ids = [], []
     for r, run in zip(rows, runs):
         ev = run.evaluation(r["epochs"])

@@ -186,6 +186,14 @@ def test_check_seeds():
         check_seeds(["a"])
 
 
+def test_same_value_matches_grid_values_read_back_from_files():
+    from fer_utils.experiments import same_value
+
+    assert same_value(0.001, json.loads("0.001")) and same_value(0.1 + 0.2, 0.3)
+    assert same_value(128, "128") and not same_value(128, 256)
+    assert not same_value(None, None) and not same_value(0.001, None)
+
+
 def test_a_corrupt_manifest_names_the_file(tmp_path):
     from fer_utils.errors import RunStoreError
     from fer_utils.experiments import manifest_path, read_manifest
