@@ -165,6 +165,28 @@ def _check_same_study(dest: Path, earlier: dict, profile: str, manifests: dict) 
             if have[key] is not None and new[key] != have[key]:
                 raise PublishError(f"{dest}: published {key} {have[key]!r}, but table {t} has {new[key]!r}; "
                                    f"publish it into a new folder (one folder per profile, selection and data set)")
+        _check_keeps_rows(dest, profile, t, man)
+
+
+def _check_keeps_rows(dest: Path, profile: str, table: int, man: dict) -> None:
+    """A table published again replaces its manifest, so the new one must hold every (value, seed)
+    row of the old one: more seeds of Table 3 trained in a fresh store would otherwise drop the
+    seeds published before. The way to add seeds is one store that holds them all; a finished
+    published run is a finished run there (copied into ``runs/``, ``fer tables`` trains nothing of it)."""
+    from .experiments import read_manifest
+
+    old = read_manifest(profile, table, dest)
+    if old is None:
+        return
+    key = lambda r: (float(r["value"]), int(r["seed"]))  # noqa: E731
+    lost = {key(r) for r in old["rows"]} - {key(r) for r in man["rows"]}
+    if lost:
+        seeds = sorted({s for _, s in lost})
+        raise PublishError(
+            f"{dest}: table {table} there has {len(lost)} row(s) the new one lacks (seeds {', '.join(map(str, seeds))}); "
+            f"publishing would drop them. Train seeds {','.join(map(str, sorted(set(old['seeds']) | set(man['seeds']))))} "
+            f"in one store (copy the published runs/ folders into $FER_HOME/results/runs/: finished runs train nothing) "
+            f"or publish into a new folder")
 
 
 def figure_digest(results: dict) -> str:

@@ -104,6 +104,21 @@ def test_publishing_more_tables_keeps_the_earlier_ones(tmp_path):
     assert sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file()) == before
 
 
+def test_a_table_published_again_must_keep_its_seeds(tmp_path):
+    """Seeds 1 and 2 of a table trained in a fresh store make a manifest without seed 0: publishing
+    it over the seed-0 table would drop seed 0's rows, so it is refused, nothing written; a store
+    that holds all the seeds (the published runs copied in) publishes, and the table has them all."""
+    dest = tmp_path / "published" / "smoke-holdout"
+    published.publish(_results(tmp_path / "r0", seeds=(0,)), dest, "smoke")
+    before = sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file())
+    with pytest.raises(FerError, match=r"table 1 there has 3 row\(s\) the new one lacks \(seeds 0\); publishing would drop them. Train seeds 0,1,2"):
+        published.publish(_results(tmp_path / "r12", seeds=(1, 2)), dest, "smoke")
+    assert sorted(p.read_bytes() for p in dest.rglob("*") if p.is_file()) == before
+    index = published.publish(_results(tmp_path / "r012", seeds=(0, 1, 2)), dest, "smoke")
+    assert index["seeds"] == [0, 1, 2] and len(index["runs"]) == 9
+    assert "3 seeds 0, 1, 2" in published.tables_markdown(dest).splitlines()[0]
+
+
 def test_a_run_trained_further_elsewhere_merges_into_its_publication(tmp_path):
     """Table 1 published a run at 1 epoch; Table 2 continued the same run to 2 epochs on another
     machine (the seconds differ). Publishing it keeps the longer history and BOTH kept epochs'
