@@ -302,12 +302,19 @@ def local_cluster(envs: list[dict], retries: int = DEFAULT_RETRIES, dashboard_ad
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=40, name="fer")
 
 
+def check_scheduler(address):
+    """``--scheduler``: None, or an address of the form Dask accepts (``tcp://host:8786``,
+    ``host:8786``); checked with the other arguments, before the data is loaded."""
+    if address is not None and (not isinstance(address, str) or ("://" not in address and ":" not in address)):
+        raise EngineError(f"--scheduler {address!r}: expected a Dask scheduler address such as tcp://host:8786")
+    return address
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
     """A client of an existing Dask scheduler, or a one-line :class:`EngineError` in ``timeout``."""
     from distributed import Client
 
-    if "://" not in address and ":" not in address:
-        raise EngineError(f"--scheduler {address!r}: expected a Dask scheduler address such as tcp://host:8786")
+    check_scheduler(address)
     hint = "start one (dask scheduler, or the SLURM/Kubernetes recipe in the README) or drop --scheduler to train here"
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     if host and port.isdigit():  # a plain TCP probe answers 'refused' at once; Dask retries until its timeout

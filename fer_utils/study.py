@@ -31,10 +31,12 @@ _NOTEBOOK_TABLE = {v: k for k, v in TABLE_NOTEBOOKS.items()}
 
 
 def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="report", workers=None,
-                    gpus=None, workers_per_gpu=None, threads=None) -> dict:
+                    gpus=None, workers_per_gpu=None, threads=None, scheduler=None) -> dict:
     """Every argument of a study, checked once (one-line errors naming the argument and the fix).
 
     ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
+    from .engine import check_scheduler
+
     prof = get_profile(profile)
     if seeds is not None:
         seeds = check_seeds(seeds)
@@ -48,6 +50,7 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers {workers!r}: expected a positive number of worker processes, e.g. --workers 2")
     check_gpus(gpus)
+    check_scheduler(scheduler)
     for flag, v in (("--workers-per-gpu", workers_per_gpu), ("--threads", threads)):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ConfigError(f"{flag} {v!r}: expected a positive integer, e.g. {flag} 2")
@@ -157,7 +160,7 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     from .notebooks import execute, export_report
 
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
-                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads)
+                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler)
     engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
     todo = check_notebooks(notebooks, profile)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain,
@@ -216,14 +219,15 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
 def check_tables(tables) -> tuple[int, ...]:
     if tables is None:
         return TABLES
+    given = tables if isinstance(tables, str) else ",".join(map(str, tables))
     if isinstance(tables, str):
         tables = [t for t in tables.split(",") if t.strip()]
     try:
         out = tuple(sorted({int(t) for t in tables}))
     except (TypeError, ValueError):
-        raise ConfigError(f"--tables {tables!r}: expected table numbers from 1 to 4, e.g. --tables 1,3") from None
+        out = ()
     if not out or any(t not in TABLES for t in out):
-        raise ConfigError(f"--tables {tables!r}: expected table numbers from 1 to 4, e.g. --tables 1,3")
+        raise ConfigError(f"--tables {given!r}: expected table numbers from 1 to 4, e.g. --tables 1,3")
     return out
 
 
@@ -236,10 +240,10 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
     from .claims import report_vs_ours, said_vs_got
     from .report import final_model, final_protocol_note, test_columns_table
 
-    args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
-                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads)
-    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
     tables = check_tables(tables)
+    args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
+                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler)
+    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
     t0 = time.perf_counter()
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain)
     import keras

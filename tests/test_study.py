@@ -32,6 +32,9 @@ def test_check_arguments_names_profile_data_and_workers():
         study.check_arguments(profile="demo", workers=0)
     with pytest.raises(ConfigError, match="--chain 'bogus'"):
         study.check_arguments(profile="demo", chain="bogus")
+    with pytest.raises(FerError, match="--scheduler 'nohost': expected a Dask scheduler address such as tcp://host:8786"):
+        study.check_arguments(profile="demo", scheduler="nohost")  # before any data is loaded
+    assert study.check_arguments(profile="demo", scheduler="tcp://10.0.0.1:8786")["profile"] == "demo"
 
 
 def test_check_notebooks():
@@ -43,11 +46,12 @@ def test_check_notebooks():
         study.check_notebooks(["07_nope"])
 
 
-def test_check_tables():
-    assert study.check_tables("3,1") == (1, 3) and study.check_tables(None) == (1, 2, 3, 4)
-    for bad in ("5", ",", "a"):
-        with pytest.raises(ConfigError, match="--tables"):
-            study.check_tables(bad)
+def test_check_tables_names_what_was_given():
+    assert study.check_tables("3,1,3") == (1, 3) and study.check_tables(None) == (1, 2, 3, 4)
+    assert study.check_tables([4]) == (4,)
+    for given, shown in (("5", "'5'"), ("1,x", "'1,x'"), ([0, 2], "'0,2'"), (",", "','")):
+        with pytest.raises(ConfigError, match=f"--tables {shown}: expected table numbers from 1 to 4"):
+            study.check_tables(given)
 
 
 def test_check_writable(tmp_path):
