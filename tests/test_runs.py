@@ -135,3 +135,28 @@ def test_no_module_outside_rundir_names_the_run_files():
         text = (PKG / f"{mod}.py").read_text()
         for name in ('"history.csv"', '"checkpoint.keras"', '"metrics.json"', 'model-e{'):
             assert name not in text, (mod, name)
+
+
+def test_the_package_is_what_the_readme_says():
+    """The README's package section: every module in its table, each under 500 lines, and the
+    imports (inside functions too) form no cycle."""
+    readme = (PKG.parent / "README.md").read_text()
+    section = readme.split("## The package", 1)[1].split("\n## ", 1)[0]
+    modules = sorted(p.stem for p in PKG.glob("*.py") if p.stem != "__init__")
+    assert [m for m in modules if f"`fer_utils.{m}`" not in section and f"/ `{m}`" not in section] == []
+    assert {m: n for m in modules if (n := len((PKG / f"{m}.py").read_text().splitlines())) >= 500} == {}
+    graph = {m: _imports(m) - {m} for m in modules}
+    done, path = set(), []
+
+    def visit(m):
+        assert m not in path, " -> ".join(path[path.index(m):] + [m])
+        if m in done:
+            return
+        path.append(m)
+        for n in sorted(graph[m]):
+            visit(n)
+        path.pop()
+        done.add(m)
+
+    for m in modules:
+        visit(m)
