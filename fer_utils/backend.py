@@ -139,7 +139,26 @@ def device_info() -> dict:
                 except Exception:  # noqa: BLE001 - details are optional
                     names.append(d.name)
             return {"device": "gpu", "device_name": ", ".join(sorted(set(names))), "device_count": len(gpus)}
-    return {"device": "cpu", "device_name": _cpu_name(), "device_count": 1}
+    return {"device": "cpu", "device_name": _cpu_name(), "device_count": 1, "cpu_flags": cpu_flags()}
+
+
+#: The CPU features that decide which kernels oneDNN and XLA pick, and so how a float32 sum is
+#: rounded: the same seed trained on an AVX2-only CPU and on one with AMX agrees to rounding only.
+KERNEL_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo") -> str | None:
+    """Which :data:`KERNEL_CPU_FLAGS` this CPU has, space-separated in that order ("" for none);
+    None where ``cpuinfo`` cannot be read (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            have = set(line.split(":", 1)[1].split())
+            return " ".join(f for f in KERNEL_CPU_FLAGS if f in have)
+    return None
 
 
 def _cpu_name() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import time
 from html import escape
 from pathlib import Path
@@ -19,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
 from .claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim, claims_summary, fmt_mean_std, mean_std, picked_by, report_vs_ours
 from .config import PROFILES, RAF_DB_TRAIN, TABLE_FACTOR_LABEL
-from .experiments import TABLE_NOTEBOOKS, TABLES, same_value, final_value
+from .experiments import TABLE_NOTEBOOKS, TABLES, final_value, same_value
+from .train import git_commit
 
 # ---------------------------------------------------------------------------------------------
 # What the experiment notebooks left behind
@@ -304,17 +303,14 @@ def _version(mod: str) -> str:
         return "not installed"
 
 
-def git_commit(folder=None) -> str:
-    folder = Path(folder) if folder is not None else paths.PROJECT_DIR
-    try:
-        sha = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if sha.returncode != 0:
-            return "unknown (not a git checkout, or no commit yet)"
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (git is not installed)"
+def _trained_on(where: dict | None) -> str:
+    """One run's provenance in a few words: backend, device (its name), and the code's commit."""
+    if not where:
+        return "not recorded"
+    text = f"{where['backend']}, {where.get('device', '?')}"
+    if where.get("device_name"):
+        text += f" ({where['device_name']}{'; ' + where['cpu_flags'] if where.get('cpu_flags') else ''})"
+    return text + (f", commit {where['commit'][:12]}" if where.get("commit") else "")
 
 
 def provenance(results: dict, results_dir=None) -> dict:
@@ -376,7 +372,7 @@ def run_times(results: dict) -> pd.DataFrame:
         rows.append({"run": d["run"], "tables": ", ".join(map(str, d["tables"])),
                      "epochs used": ", ".join(map(str, sorted(d["epochs used"]))),
                      "epochs trained": run.epochs_done, "wall time (s)": round(run.wall_seconds(), 1),
-                     "trained on": f"{where['backend']}, {where.get('device', '?')}" if where else "not recorded"})
+                     "trained on": _trained_on(where)})
     df = pd.DataFrame(rows, columns=["run", "tables", "epochs used", "epochs trained", "wall time (s)", "trained on"])
     return df.set_index("run")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -239,11 +240,27 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after):
         return rows[:epochs]
 
 
+def git_commit(folder=None) -> str:
+    """The commit of the project checkout (``folder``, default the project's), "+ dirty" noted."""
+    from . import paths
+
+    folder = Path(folder) if folder is not None else paths.PROJECT_DIR
+    try:
+        sha = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return "unknown (not a git checkout, or no commit yet)"
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git is not installed)"
+
+
 def trained_with() -> dict:
-    """Where epochs are being trained (provenance): backend, versions, machine, the device
-    (``cpu`` or ``gpu`` and its name) and the matmul precision (JAX's
-    ``jax_default_matmul_precision``, TensorFlow's TF32 switch): the backends round differently,
-    so a table must say which one made it."""
+    """Where epochs are being trained (provenance): backend, versions, machine, the code's commit,
+    the device (``cpu`` or ``gpu``, its name and, for a CPU, the flags that pick its kernels) and
+    the matmul precision (JAX's ``jax_default_matmul_precision``, TensorFlow's TF32 switch):
+    backends and CPUs round differently, so a table must say which one made it."""
     import platform
 
     import keras
@@ -251,7 +268,7 @@ def trained_with() -> dict:
     from . import backend
 
     info = {"backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version(),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"}
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs", "commit": git_commit()}
     try:
         info.update(backend.device_info())
         info["matmul_precision"] = backend.matmul_precision()

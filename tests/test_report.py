@@ -212,3 +212,12 @@ def test_beyond_cost_curve_plots_each_run_at_its_epochs(tmp_path):
     assert list(test_line.get_xdata()) == [12, 20] and list(test_line.get_ydata()) == pytest.approx([0.72, 0.77])
     assert {t.get_text() for t in ax.texts} >= {"0.2 h", "0.4 h", "goal 87.5%"}
     assert (tmp_path / "curve.png").stat().st_size > 0 and (tmp_path / "curve.svg").exists()
+
+
+def test_the_run_times_table_says_where_each_run_was_trained():
+    where = {"backend": "tensorflow", "device": "cpu", "device_name": "AMD EPYC", "cpu_flags": "avx2 avx512f",
+             "commit": "0123456789abcdef0123456789abcdef01234567"}
+    assert report._trained_on(where) == "tensorflow, cpu (AMD EPYC; avx2 avx512f), commit 0123456789ab"
+    older = {"backend": "jax", "device": "gpu", "device_name": "NVIDIA H100 80GB HBM3"}  # before commit and flags were kept
+    assert report._trained_on(older) == "jax, gpu (NVIDIA H100 80GB HBM3)"
+    assert report._trained_on(None) == "not recorded"

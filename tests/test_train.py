@@ -183,6 +183,20 @@ def test_provenance_names_backend_device_and_matmul_precision():
     assert info["backend"] in ("tensorflow", "jax")
     assert info["device"] in ("cpu", "gpu") and info["device_name"]
     assert info["matmul_precision"] in ("float32", "tf32", "default", "highest", "high", "float32", "bfloat16", "tensorfloat32")
+    assert len(info["commit"].split()[0]) == 40 or info["commit"].startswith("unknown")
+    if info["device"] == "cpu" and Path("/proc/cpuinfo").exists():
+        assert isinstance(info["cpu_flags"], str)
+
+
+def test_cpu_flags_are_the_kernel_choosing_ones_in_a_fixed_order(tmp_path):
+    from fer_utils.backend import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("model name\t: AMD EPYC\nflags\t\t: fpu sse2 amx_tile avx2 avx512_bf16 avx512f sha_ni\n")
+    assert cpu_flags(info) == "avx2 avx512f avx512_bf16 amx_tile"
+    info.write_text("flags\t\t: fpu sse2\n")
+    assert cpu_flags(info) == ""
+    assert cpu_flags(tmp_path / "missing") is None
 
 
 def test_a_failed_first_epoch_leaves_no_run(tiny, tmp_path, monkeypatch):
