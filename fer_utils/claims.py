@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import METRIC_COLUMNS, PROFILES, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
-from .experiments import TableResult, same_value, published_row, report_equivalent
+from .experiments import TableResult, published_row, report_equivalent, same_value
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"
 

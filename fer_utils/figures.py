@@ -129,7 +129,7 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
     ``holdout``), the mean over seeds (black bar), under ``holdout`` the test accuracy
     (mean ± std, orange), and the report's published Val_accuracy (grey cross). The value the
     selection rule picked is marked under its tick. ``results``: :func:`fer_utils.experiments.load_results`."""
-    from .experiments import same_value, grid_label, published_row
+    from .experiments import grid_label, published_row, same_value
 
     plt = _plt()
     tables = sorted(results)

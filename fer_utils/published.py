@@ -239,7 +239,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
     where the runs were trained."""
     from .claims import fmt_mean_std
     from .config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
-    from .experiments import same_value, grid_label, load_results, published_row
+    from .experiments import grid_label, load_results, published_row, same_value
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
