@@ -309,8 +309,11 @@ def _trained_on(where: dict | None) -> str:
         return "not recorded"
     text = f"{where['backend']}, {where.get('device', '?')}"
     if where.get("device_name"):
-        text += f" ({where['device_name']}{'; ' + where['cpu_flags'] if where.get('cpu_flags') else ''})"
-    return text + (f", commit {where['commit'][:12]}" if where.get("commit") else "")
+        detail = "; ".join(filter(None, [where["device_name"], where.get("cpu_flags")]))
+        text += f" ({detail})"
+    if where.get("commit"):
+        text += f", commit {where['commit'][:12]}"
+    return text
 
 
 def provenance(results: dict, results_dir=None) -> dict:
