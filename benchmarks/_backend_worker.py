@@ -32,7 +32,7 @@ def _precision(a):
     if keras.backend.backend() == "jax":
         import jax
 
-        from fer_utils import backend
+        from fer_utils.training import backend
 
         backend.make_deterministic()  # what train_run does: sets the matmul precision
         if a.get("precision"):
@@ -45,7 +45,9 @@ def _legacy(parts):
     """Switch old behaviours back on (module attributes that build_model/the layer look up)."""
     import keras
 
-    from fer_utils import augment, model
+    from fer_utils.models import augment
+
+    from fer_utils.models import report_cnn as model
 
     if "init" in parts:
         model.initial_weights = lambda m, seed: None
@@ -65,9 +67,9 @@ def _legacy(parts):
 def train(a):
     import keras
 
-    from fer_utils import datasets
-    from fer_utils.config import RunConfig
-    from fer_utils.train import train_run
+    from fer_utils.data import datasets
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.trainer import train_run
 
     ds = datasets.load(a["data"], image_size=a["size"], verbose=False, progress=False)
     for seed in a["seeds"]:
@@ -87,7 +89,7 @@ def probe(a):
     import keras
     from keras import ops
 
-    from fer_utils.model import augmentation_layer, build_model
+    from fer_utils.models.report_cnn import augmentation_layer, build_model
 
     softmax_crossentropy = OUR_LOSS  # the module attribute may be switched to the legacy loss
 
@@ -101,7 +103,7 @@ def probe(a):
     logits = np.array([[200.0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 2.0, 0, 0, 0]], "float32")
     y = np.eye(7, dtype="float32")[[3, 3]]
     out = {}
-    from fer_utils.model import report_softmax
+    from fer_utils.models.report_cnn import report_softmax
 
     for name, fn, act in (("keras", keras.losses.CategoricalCrossentropy(), keras.activations.softmax),
                           ("ours", lambda t, p: ops.mean(softmax_crossentropy(t, p)), report_softmax)):
@@ -141,7 +143,7 @@ def _loss_and_grad(fn, act, y, logits):
 if __name__ == "__main__":
     args = json.loads(sys.argv[1])
     info = _precision(args)
-    from fer_utils.model import softmax_crossentropy as OUR_LOSS
+    from fer_utils.models.report_cnn import softmax_crossentropy as OUR_LOSS
 
     _legacy(args.get("legacy", ()))
     import keras

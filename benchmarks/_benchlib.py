@@ -57,7 +57,8 @@ def machine() -> dict:
 
 
 def load_raf(path=DEFAULT_DATA, size: int = 128):
-    from fer_utils import datasets, paths
+    from fer_utils.data import datasets
+    from fer_utils import paths
 
     DEFAULT_CACHE.mkdir(parents=True, exist_ok=True)
     paths.CACHE_DIR = DEFAULT_CACHE

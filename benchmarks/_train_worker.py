@@ -26,7 +26,7 @@ def report_model(depth, size, lr=1e-3, jit="auto"):
     the very conv stack of ``build_model(depth, size, augment=False)``."""
     import keras
 
-    from fer_utils.model import build_model
+    from fer_utils.models.report_cnn import build_model
 
     base = build_model(depth, size, augment=False, compile=False, seed=0)
     inp = keras.Input((size, size, 3), dtype="float32", name="image")
@@ -46,7 +46,7 @@ def main() -> None:
     batch, warmup, steps = int(a.get("batch", 64)), int(a.get("warmup", 4)), int(a.get("steps", 20))
     size = int(a.get("size", 128))
     t_start = time.perf_counter()
-    from fer_utils import backend
+    from fer_utils.training import backend
 
     if a.get("configure"):
         backend.configure_performance()  # before Keras/TensorFlow is imported
@@ -74,8 +74,8 @@ def main() -> None:
             out["results"][str(depth)] = bl.throughput(timer, warmup, batch)
             print(depth, out["results"][str(depth)], flush=True)
     else:
-        from fer_utils.model import build_model
-        from fer_utils.train import _batches
+        from fer_utils.models.report_cnn import build_model
+        from fer_utils.training.trainer import _batches
 
         t0 = time.perf_counter()
         ds = bl.load_raf(size=size)
@@ -83,7 +83,7 @@ def main() -> None:
         if a.get("determinism", True):
             backend.make_deterministic()  # as train_run does
         if pipeline == "memory":
-            from fer_utils.config import RunConfig  # noqa: F401  (train_run's own split)
+            from fer_utils.training.config import RunConfig  # noqa: F401  (train_run's own split)
 
             x_tr, y_tr, x_val, y_val = ds.x_train, ds.y_train, ds.x_test, ds.y_test
         else:

@@ -54,7 +54,7 @@ def run_worker(backend: str, args: dict, timeout: int = 1800) -> list[dict]:
 
 
 def synthetic(folder: Path, n_train: int, n_test: int) -> Path:
-    from fer_utils import synthetic as syn
+    from fer_utils.data import synthetic as syn
 
     syn.generate(folder, n_train=n_train, n_test=n_test, n_unlabelled=0, seed=0, progress=False)
     return folder
@@ -111,7 +111,7 @@ VARIANTS = {"tensorflow/legacy": LEGACY, "tensorflow/ours": [], "jax/legacy": LE
 
 
 def measure_collapse(data: Path, seeds=range(6), size: int = 128, variants=tuple(VARIANTS), save=None) -> dict:
-    from fer_utils import datasets
+    from fer_utils.data import datasets
 
     ds = datasets.load(data, image_size=size, verbose=False, progress=False)
     prior = np.bincount(ds.y_train, minlength=ds.num_classes) / len(ds.y_train)

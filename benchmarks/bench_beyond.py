@@ -33,9 +33,9 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--epochs-budget", type=int, default=60, help="epochs to extrapolate to (default: the config's 60)")
     args = ap.parse_args()
-    from fer_utils.beyond import BeyondConfig
-    from fer_utils.beyond_train import train_beyond
-    from fer_utils.datasets import CLASS_NAMES, Dataset
+    from fer_utils.models.resnet import BeyondConfig
+    from fer_utils.training.beyond_train import train_beyond
+    from fer_utils.data.datasets import CLASS_NAMES, Dataset
 
     cfg = BeyondConfig(image_size=args.image_size, epochs=2)
     n = args.batches * cfg.batch_size * 10 // 9 + 20

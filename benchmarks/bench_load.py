@@ -18,7 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_utils import datasets, paths  # noqa: E402
+from fer_utils.data import datasets
+
+from fer_utils import paths  # noqa: E402
 
 
 def main() -> None:

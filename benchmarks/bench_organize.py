@@ -1,6 +1,6 @@
 """Sorting speed three ways on the same UTKFace faces, with the same model:
 
-(a) ``fer_utils.organize.organize``: decode in a thread pool, one ``predict_on_batch`` per batch;
+(a) ``fer_utils.apply.organize.organize``: decode in a thread pool, one ``predict_on_batch`` per batch;
 (b) the report's Figure 13 loop: ``cv2.imread``, PIL resize to the model's input, one
     ``model.predict`` per image, ``shutil.copy`` by base name. Its two crash bugs are fixed
     (``image.fromarray`` on an ndarray; ``resize_image`` used before assignment) and, since our
@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 from fer_utils import backend  # noqa: E402
 
 backend.quiet()  # the package's CPU defaults (oneDNN on), as the fer command applies them
-from fer_utils.organize import organize, read_predictions  # noqa: E402
+from fer_utils.apply.organize import organize, read_predictions  # noqa: E402
 
 #: The fer package's labels, mapped by name onto ours.
 FER_TO_OURS = {
@@ -137,8 +137,8 @@ def main() -> None:
         print("RESULT batched_vs_loop=n/a batched_vs_fer=n/a")
         return
 
-    from fer_utils.datasets import CLASS_NAMES
-    from fer_utils.model import build_model, load_model
+    from fer_utils.data.datasets import CLASS_NAMES
+    from fer_utils.models.report_cnn import build_model, load_model
 
     if args.model:
         model, class_names = load_model(args.model, compile=False)

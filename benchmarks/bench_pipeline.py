@@ -62,13 +62,14 @@ def main() -> None:
     m = bl.machine()
     print(f"machine: {m}")
     B, size = args.batch, args.size
-    from fer_utils import backend
+    from fer_utils.training import backend
 
     backend.configure_performance()  # as the project's entry points do (before Keras loads)
     tmp = Path(tempfile.mkdtemp(prefix="fer-bench-pipe-"))
     try:
         # 1. decode cost of datasets.load (fresh cache in /tmp)
-        from fer_utils import datasets, paths
+        from fer_utils.data import datasets
+        from fer_utils import paths
 
         paths.CACHE_DIR = tmp / "cache"
         t0, c0 = time.perf_counter(), time.process_time()
@@ -94,9 +95,9 @@ def main() -> None:
         # 3. ours: gather from memory + augmentation layer in training mode
         import keras
 
-        from fer_utils import backend
-        from fer_utils.augment import ReportAugmentation
-        from fer_utils.train import _batches
+        from fer_utils.training import backend
+        from fer_utils.models.augment import ReportAugmentation
+        from fer_utils.training.trainer import _batches
 
         order = np.random.default_rng(0).permutation(len(ds.y_train))
         data = _batches(ds.x_train, ds.y_train, B, ds.num_classes, order)

@@ -39,7 +39,8 @@ def main(argv=None) -> int:
         os.environ[k] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     sys.path.insert(0, str(ROOT))
-    from fer_utils import engine, experiments
+    from fer_utils.training import engine
+    from fer_utils.study import experiments
 
     exp = experiments.setup(profile=args.profile, verbose=False)
     plan = experiments.plan(exp)

@@ -44,7 +44,7 @@ def cnn_run(ds, depth: int, epochs: int, lr: float = 1e-3, seed: int = 0, verbos
     its Keras history (accuracy, loss, val_accuracy, val_loss per epoch; val = the test split)."""
     import keras
 
-    from fer_utils.model import build_model
+    from fer_utils.models.report_cnn import build_model
 
     model = build_model(depth=depth, input_size=ds.image_size, lr=lr, seed=seed)
     y_tr = keras.utils.to_categorical(ds.y_train, ds.num_classes)
@@ -70,7 +70,9 @@ def main(argv=None) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="print Keras' per-epoch lines")
     args = p.parse_args(argv)
 
-    from fer_utils import datasets, synthetic
+    from fer_utils.data import datasets
+
+    from fer_utils.data import synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep if args.keep is not None else Path(tmp) / "synthetic"

@@ -12,7 +12,7 @@ Usage: python benchmarks/bench_train.py [PATH] [--depths 2,4,6] [--steps 12] [--
   subset of RAF-DB train, written to /tmp as class/train/<Class>/*.jpg (deleted at the end),
   feeding the conv stack of ``build_model(depth, 128, augment=False)`` with a float32 input
   (the report's model had no Rescaling layer: its generator rescaled).
-* project: what ``fer_utils.train.train_run`` does: full RAF-DB train as uint8 in memory,
+* project: what ``fer_utils.training.trainer.train_run`` does: full RAF-DB train as uint8 in memory,
   the ``_batches`` PyDataset in a shuffled order, ``build_model(depth, 128)`` (Rescaling +
   ReportAugmentation inside the model), op determinism on - plus
   ``backend.configure_performance()`` (the levers kept as defaults; see RESULTS.md).

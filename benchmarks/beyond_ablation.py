@@ -1,4 +1,4 @@
-"""Ablations of the beyond recipe on the holdout (fer_utils.ablation): one factor at a time.
+"""Ablations of the beyond recipe on the holdout (fer_utils.study.ablation): one factor at a time.
 
     python benchmarks/beyond_ablation.py --data ../shared/data/raf-basic.zip --out /tmp/ablation --epochs 10
 
@@ -12,9 +12,9 @@ import argparse
 import json
 import time
 
-from fer_utils import datasets
-from fer_utils.ablation import VARIANTS, format_ablation, run_ablation
-from fer_utils.beyond import BeyondConfig
+from fer_utils.data import datasets
+from fer_utils.study.ablation import VARIANTS, format_ablation, run_ablation
+from fer_utils.models.resnet import BeyondConfig
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data", required=True, help="RAF-DB folder or zip")

@@ -10,9 +10,9 @@ import argparse
 import json
 import time
 
-from fer_utils import datasets
-from fer_utils.beyond import BeyondConfig
-from fer_utils.beyond_train import train_beyond
+from fer_utils.data import datasets
+from fer_utils.models.resnet import BeyondConfig
+from fer_utils.training.beyond_train import train_beyond
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data", required=True, help="RAF-DB folder or zip")

@@ -1,9 +1,9 @@
-"""Train the beyond recipe (fer_utils.beyond) on one GPU under JAX within a time budget.
+"""Train the beyond recipe (fer_utils.models.resnet) on one GPU under JAX within a time budget.
 
     KERAS_BACKEND=jax python benchmarks/gpu_beyond.py --data raf-basic.zip --out OUT --budget-s 480
 
 Everything stays on the device: the faces are uint8 arrays in device memory, each epoch is one
-jitted ``lax.scan`` over its batches (gather, MixUp/CutMix via ``fer_utils.beyond.mix_batch``,
+jitted ``lax.scan`` over its batches (gather, MixUp/CutMix via ``fer_utils.models.resnet.mix_batch``,
 the model's augmentation layer, forward, backward, AdamW), so the host only launches epochs.
 The learning rate is an input of the step (linear warm-up for ``warmup_epochs``, then cosine),
 so the epoch count is decided AFTER the first two epochs were timed, without recompiling:
@@ -54,12 +54,12 @@ def main() -> None:
     import jax.numpy as jnp
     import keras
 
-    from fer_utils import datasets
-    from fer_utils.beyond import BeyondConfig, build_beyond, class_weights, flops_per_image, mix_batch
-    from fer_utils.beyond_train import run_id, scores
-    from fer_utils import rundir
-    from fer_utils.evaluate import score
-    from fer_utils.model import save_model
+    from fer_utils.data import datasets
+    from fer_utils.models.resnet import BeyondConfig, build_beyond, class_weights, flops_per_image, mix_batch
+    from fer_utils.training.beyond_train import run_id, scores
+    from fer_utils.training import rundir
+    from fer_utils.apply.evaluate import score
+    from fer_utils.models.report_cnn import save_model
     from fer_utils.stats import wilson_interval
 
     out = Path(args.out)
@@ -213,7 +213,7 @@ def main() -> None:
         ev = {"holdout": scores(model, x_val, y_val, names), "holdout_tta": scores(model, x_val, y_val, names, "flip"),
               "test": scores(model, ds.x_test, ds.y_test, names), "test_tta": scores(model, ds.x_test, ds.y_test, names, "flip"),
               "trained_with": {"backend": "jax", "device": device, "keras": keras.__version__}}
-        from fer_utils.beyond_train import predict_probs
+        from fer_utils.training.beyond_train import predict_probs
 
         test_probs[seed] = predict_probs(model, ds.x_test, "flip")
         n_img = steps * B * total_epochs

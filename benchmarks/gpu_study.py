@@ -10,11 +10,11 @@ On a GPU box with JAX (and keras, dask, distributed: carried as wheels, see the 
     0.9/W) and train the plan's runs, in the plan's order and into the real store (nothing is
     wasted), for ``--sweep-s`` seconds. Aggregate training images/s counts the epochs that
     finished after the first one (start-up and JIT compilation are reported apart), and
-    FLOP/s (analytic: :func:`fer_utils.engine.training_flops`) is set against the GPU's peak.
+    FLOP/s (analytic: :func:`fer_utils.training.engine.training_flops`) is set against the GPU's peak.
 (b) The rest of the budget trains the plan with the best W: Tables 2 and 4 under
     ``selection=test`` seed 0 first, then every table under ``holdout`` with seeds 0, 1, 2.
 (c) Every table whose runs are complete gets its manifest and is published
-    (:func:`fer_utils.published.publish`) into ``<out>/published.tar.gz`` (numbers only), with
+    (:func:`fer_utils.study.published.publish`) into ``<out>/published.tar.gz`` (numbers only), with
     ``<out>/gpu_study.json`` (sweep, what was trained, what is left). Back here, unpack it and
     draw each folder's figure: ``fer report --published published/<name> --figure``.
 
@@ -55,7 +55,7 @@ def gpu_name() -> str | None:
 
 def make_plan(phases, profile, data):
     """One plan of every phase, its runs tagged with the phase's priority (earlier first)."""
-    from fer_utils import experiments
+    from fer_utils.study import experiments
 
     runs, exps = {}, []
     for k, (selection, seeds, tables) in enumerate(phases):
@@ -68,7 +68,7 @@ def make_plan(phases, profile, data):
 
 def epoch_cost(cfg: dict, n_train: int, n_test: int) -> tuple[int, float]:
     """(training images, FLOPs) of one epoch of a run: training plus the validation pass."""
-    from fer_utils.engine import training_flops
+    from fer_utils.training.engine import training_flops
 
     n_val = round(n_train * cfg.get("val_fraction", 0.1)) if cfg["selection"] == "holdout" else n_test
     n_tr = n_train - n_val if cfg["selection"] == "holdout" else n_train
@@ -92,7 +92,9 @@ def rates(summary, plan, n_train, n_test, t_call) -> dict:
 
 def publish_complete(exps, profile, home: Path, staging: Path) -> list[dict]:
     """Manifest and publish every table whose runs are all complete (trains nothing)."""
-    from fer_utils import engine, experiments, published
+    from fer_utils.training import engine
+    from fer_utils.study import experiments
+    from fer_utils.study import published
 
     done = []
     for exp, tables in exps:
@@ -130,7 +132,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # this process trains nothing
     sys.path.insert(0, str(ROOT))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    from fer_utils import engine
+    from fer_utils.training import engine
 
     out.mkdir(parents=True, exist_ok=True)
     gpu = gpu_name()

@@ -1,12 +1,13 @@
 """fer_utils: the course report's RAF-DB facial expression study as a small, tested package.
 
-Modules, one per stage of the data flow: ``datasets`` (RAF-DB in three layouts, or the
-``synthetic`` stand-in) -> ``model`` (the report's CNN, with ``augment``) -> ``train`` (one
-configuration, resumable) -> ``runs`` (the run store) -> ``experiments`` (Tables 1-4) ->
-``report`` and ``figures``; ``organize`` sorts unlabelled faces; ``cli`` is the ``fer`` command.
+One subpackage per stage of the data flow, each importing only the stages before it:
+``data`` (faces to arrays) -> ``models`` (every network, one registry) -> ``training`` (one
+trainer, one run store, the engine) -> ``apply`` (evaluate, organize, choose a model) ->
+``study`` (Tables 1-4, claims, report, notebooks). At the top: ``cli`` (the ``fer`` command) and
+the leaves every stage uses: ``errors``, ``atomic``, ``paths``, ``progress``, ``stats``.
 """
 
-from . import backend as _backend
+from fer_utils.training import backend as _backend
 
 # Before anything imports TensorFlow: quiet its C++ start-up logs and apply the CPU defaults
 # measured in benchmarks/RESULTS.md (environment variables only; nothing heavy is imported).

@@ -52,7 +52,7 @@ def check_writable(path, *, suffix: str | None = None, what: str = "") -> Path:
     a folder, and that its nearest existing folder accepts a new file. Raises
     :class:`~fer_utils.errors.FerError` naming ``what`` (e.g. ``--save``) and the path.
     """
-    from .errors import FerError
+    from fer_utils.errors import FerError
 
     path = Path(path)
     label = f"{what} {path}" if what else str(path)

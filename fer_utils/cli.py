@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from .errors import FerError
+from fer_utils.errors import FerError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,7 +107,7 @@ def _scoring_options(p) -> None:
 
 def _study_options(p, plan: bool = True) -> None:
     """The options `fer run` and `fer tables` share (profile, data, seeds, protocol, engine)."""
-    from .config import PROFILES
+    from fer_utils.training.config import PROFILES
 
     names = ", ".join(PROFILES)
     p.add_argument("--profile", default="demo", choices=list(PROFILES), metavar="PROFILE",
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     tab.add_argument("--quiet", action="store_true", help="no per-epoch lines and no progress bar (default: off)")
     tab.set_defaults(func=_tables)
 
-    from .config import PROFILES
+    from fer_utils.training.config import PROFILES
 
     rep = sub.add_parser("report", help="export the report notebook to results/report.html and .pdf (trains nothing)")
     rep.add_argument("--profile", default="demo", choices=list(PROFILES), metavar="PROFILE",
@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from . import backend
+    from fer_utils.training import backend
 
     backend.quiet()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -331,7 +331,7 @@ def _os_error_line(exc: OSError) -> str:
 
 
 def _model_summary(args) -> int:
-    from .model import build_model, summary_text
+    from fer_utils.models.report_cnn import build_model, summary_text
 
     m = build_model(depth=args.depth, input_size=args.input_size)
     print(summary_text(m))
@@ -340,7 +340,7 @@ def _model_summary(args) -> int:
 
 
 def _synth(args) -> int:
-    from .synthetic import generate
+    from fer_utils.data.synthetic import generate
 
     summary = generate(args.out, n_train=args.n_train, n_test=args.n_test, n_unlabelled=args.n_unlabelled, seed=args.seed)
     print(json.dumps(summary, indent=2, default=str))
@@ -348,7 +348,7 @@ def _synth(args) -> int:
 
 
 def _run(args) -> int:
-    from .study import run_study
+    from fer_utils.study.pipeline import run_study
 
     return run_study(profile=args.profile, data=args.data, seeds=args.seeds, selection=args.selection, chain=args.chain,
                      notebooks=args.notebooks, plan_only=args.plan, as_json=args.json, workers=args.workers,
@@ -356,7 +356,7 @@ def _run(args) -> int:
 
 
 def _tables(args) -> int:
-    from .study import run_tables
+    from fer_utils.study.pipeline import run_tables
 
     return run_tables(profile=args.profile, data=args.data, seeds=args.seeds, selection=args.selection, chain=args.chain,
                       tables=args.tables, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
@@ -364,10 +364,10 @@ def _tables(args) -> int:
 
 
 def _report(args) -> int:
-    from .study import report_study
+    from fer_utils.study.pipeline import report_study
 
     if args.markdown or args.figure:
-        from . import published
+        from fer_utils.study import published
 
         flag = "--markdown" if args.markdown else "--figure"
         if args.published is None:
@@ -383,8 +383,9 @@ def _report(args) -> int:
 
 
 def _publish(args) -> int:
-    from . import paths, published
-    from .study import check_tables
+    from fer_utils import paths
+    from fer_utils.study import published
+    from fer_utils.study.pipeline import check_tables
 
     tables = None if args.tables is None else check_tables(args.tables)
     results = paths.RESULTS_DIR if args.results is None else args.results
@@ -398,7 +399,7 @@ def _publish(args) -> int:
 
 
 def _runs(args) -> int:
-    from .runs import RunStore
+    from fer_utils.training.store import RunStore
 
     for r in RunStore().runs(include_corrupt=True):
         if r.problem:
@@ -410,7 +411,7 @@ def _runs(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate, format_evaluation, public
+    from fer_utils.apply.evaluate import evaluate, format_evaluation, public
 
     result = evaluate(args.model, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
     print(json.dumps(public(result), indent=2) if args.json else format_evaluation(result))
@@ -418,7 +419,7 @@ def _evaluate(args) -> int:
 
 
 def _compare(args) -> int:
-    from .evaluate import compare, format_comparison, public
+    from fer_utils.apply.evaluate import compare, format_comparison, public
 
     result = compare(args.model_a, args.model_b, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
     print(json.dumps(public(result), indent=2) if args.json else format_comparison(result))
@@ -426,7 +427,7 @@ def _compare(args) -> int:
 
 
 def _data_info(args) -> int:
-    from .datasets import format_info, info
+    from fer_utils.data.datasets import format_info, info
 
     rep = info(args.path, read_sizes=not args.no_sizes, split=args.split)
     print(json.dumps(rep, indent=2) if args.json else format_info(rep))
@@ -434,12 +435,12 @@ def _data_info(args) -> int:
 
 
 def _train(args) -> int:
-    from . import datasets
-    from .atomic import check_writable
-    from .config import RunConfig
-    from .model import feature_map_sizes, load_model, save_model
-    from .runs import RunStore
-    from .train import print_final
+    from fer_utils.data import datasets
+    from fer_utils.atomic import check_writable
+    from fer_utils.training.config import RunConfig
+    from fer_utils.models.report_cnn import feature_map_sizes, load_model, save_model
+    from fer_utils.training.store import RunStore
+    from fer_utils.training.trainer import print_final
 
     # Arguments and destinations first: nothing is loaded or trained for a command that would fail.
     if args.save:
@@ -463,19 +464,19 @@ def _train(args) -> int:
 
 
 def _organize(args) -> int:
-    from .organize import organize
+    from fer_utils.apply.organize import organize
 
-    from .best_model import best_model, named_model, sorted_by_line, write_sorted_by
+    from fer_utils.apply.choose import best_model, named_model, sorted_by_line, write_sorted_by
 
     if args.model:
         choice = named_model(args.model)
     elif args.run:
-        from .runs import RunStore
+        from fer_utils.training.store import RunStore
 
         choice = named_model(RunStore().load(args.run).model_path())
     else:
         choice = best_model(args.profile)
-    from .figures import organize_contact_sheets
+    from fer_utils.study.figures import organize_contact_sheets
 
     summary = organize(args.input, args.output, choice["path"], min_confidence=args.min_confidence,
                        batch_size=args.batch_size, detect_faces=args.detect_faces)

@@ -1,4 +1,4 @@
-"""The beyond recipe's ablations (fer_utils.ablation): holdout only, paired with the baseline."""
+"""The beyond recipe's ablations (fer_utils.study.ablation): holdout only, paired with the baseline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import write_report_layout
-from fer_utils import ablation, beyond
+from fer_utils.study import ablation
+from fer_utils.models import resnet as beyond
 from fer_utils.errors import ConfigError
 
 
@@ -34,7 +35,7 @@ def test_variants_are_checked_and_baseline_comes_first():
 
 @pytest.mark.slow
 def test_ablation_trains_each_variant_on_one_holdout_and_never_scores_test(tmp_path):
-    from fer_utils import datasets
+    from fer_utils.data import datasets
 
     root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
     ds = datasets.load(root, image_size=32, progress=False, verbose=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from fer_utils.augment import ReportAugmentation
+from fer_utils.models.augment import ReportAugmentation
 
 legacy = pytest.importorskip("keras.src.legacy.preprocessing.image")
 

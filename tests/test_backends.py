@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_utils.augment import uniform_bits
-from fer_utils.model import build_model, initial_weights, report_softmax, softmax_crossentropy
+from fer_utils.models.augment import uniform_bits
+from fer_utils.models.report_cnn import build_model, initial_weights, report_softmax, softmax_crossentropy
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "benchmarks" / "_backend_worker.py"
@@ -44,7 +44,7 @@ def _np_mix(x):
 
 
 def np_uniform_bits(seed, counter, n):
-    """NumPy twin of :func:`fer_utils.augment.uniform_bits`."""
+    """NumPy twin of :func:`fer_utils.models.augment.uniform_bits`."""
     key = _np_mix(_np_mix(np.array([seed ^ 0x9E3779B9], np.uint64)) ^ np.uint64(counter))
     idx = (np.arange(n, dtype=np.uint64) + 0x85EBCA6B) & 0xFFFFFFFF
     bits = _np_mix(_np_mix(idx) ^ key)
@@ -99,7 +99,7 @@ def test_jax_loss_is_taken_from_the_logits():
     pytest.importorskip("jax")
     script = (
         "import numpy as np\n"
-        "from fer_utils.model import build_model\n"
+        "from fer_utils.models.report_cnn import build_model\n"
         "m = build_model(2, 32, 7, seed=0, augment=False)\n"
         "b = np.zeros(7, 'float32'); b[0] = 500.0; m.get_layer('predictions').bias.assign(b)\n"
         "x = np.zeros((4, 32, 32, 3), np.uint8); y = np.eye(7, dtype='float32')[[3] * 4]\n"
@@ -124,7 +124,7 @@ def _train(backend, data, epochs=3):
 @pytest.mark.slow
 def test_tensorflow_and_jax_train_alike(tmp_path):
     pytest.importorskip("jax")
-    from fer_utils import synthetic
+    from fer_utils.data import synthetic
 
     data = tmp_path / "syn"
     synthetic.generate(data, n_train=420, n_test=140, n_unlabelled=0, seed=0, progress=False)

@@ -38,8 +38,8 @@ def _snapshot(root: Path) -> dict:
 
 
 def _cfg(tree):
-    from fer_utils import datasets
-    from fer_utils.config import RunConfig
+    from fer_utils.data import datasets
+    from fer_utils.training.config import RunConfig
 
     ds = datasets.load(tree, image_size=24, verbose=False)
     return RunConfig(data=ds.fingerprint, lr=0.001, depth=2, batch_size=8, seed=0, image_size=24), ds
@@ -58,7 +58,7 @@ def _fake_run(tree, epochs_done=1, *, config=None, history=None, checkpoint=b"PK
     if metrics is not None:
         (d / "metrics.json").write_text(json.dumps(metrics))
     if model:
-        from fer_utils.model import build_model
+        from fer_utils.models.report_cnn import build_model
 
         build_model(2, 24, 7, seed=0).save(d / f"model-e{epochs_done:04d}.keras")
     return d
@@ -75,7 +75,7 @@ def _enospc(monkeypatch):
 
 
 def _interrupt(monkeypatch):
-    from fer_utils import datasets
+    from fer_utils.data import datasets
 
     def stop(*a, **k):
         raise KeyboardInterrupt
@@ -186,7 +186,7 @@ def test_debug_shows_the_traceback(how, tmp_path, monkeypatch, capsys):
 
 
 def test_a_failed_job_exits_1(monkeypatch, capsys, report_tree):
-    from fer_utils import datasets
+    from fer_utils.data import datasets
     from fer_utils.errors import FerError
 
     class Failed(FerError):

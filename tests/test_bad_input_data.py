@@ -108,7 +108,7 @@ def copies(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    from fer_utils.model import build_model, save_model
+    from fer_utils.models.report_cnn import build_model, save_model
 
     path = tmp_path_factory.mktemp("model") / "model.keras"
     save_model(build_model(depth=2, input_size=32, seed=1), path)
@@ -245,7 +245,7 @@ def test_info_label_file_repeated_lines_counted_once(tmp_path, capsys):  # uncle
 
 
 def test_info_and_load_name_a_decompression_bomb(tmp_path, capsys):  # traceback
-    from fer_utils import datasets
+    from fer_utils.data import datasets
     from fer_utils.errors import DataError
 
     write_report_layout(tmp_path / "ds", per_class=(2, 1))
@@ -258,7 +258,7 @@ def test_info_and_load_name_a_decompression_bomb(tmp_path, capsys):  # traceback
 
 
 def test_load_names_a_symlink_to_itself(tmp_path, capsys):  # traceback
-    from fer_utils import datasets
+    from fer_utils.data import datasets
     from fer_utils.errors import DataError
 
     write_report_layout(tmp_path / "ds", per_class=(2, 1))
@@ -270,7 +270,7 @@ def test_load_names_a_symlink_to_itself(tmp_path, capsys):  # traceback
 
 
 def test_load_names_a_zip_member_with_a_bad_crc(tmp_path, capsys):  # traceback
-    from fer_utils import datasets
+    from fer_utils.data import datasets
     from fer_utils.errors import DataError
 
     write_report_layout(tmp_path / "ds", per_class=(2, 1))
@@ -507,7 +507,7 @@ def test_organize_corrupt_classes_json(tmp_path, capsys, model_path):  # traceba
 def test_organize_one_channel_model(tmp_path, capsys):  # traceback
     import keras
 
-    from fer_utils.model import save_model
+    from fer_utils.models.report_cnn import save_model
 
     inp = keras.Input((16, 16, 1))
     x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inp))

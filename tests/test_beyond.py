@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import write_report_layout
 
-from fer_utils import beyond
+from fer_utils.models import resnet as beyond
 from fer_utils.errors import ConfigError
 
 
@@ -60,9 +60,9 @@ def test_augmentation_is_identity_at_inference_and_stays_in_range():
 
 @pytest.mark.slow
 def test_recipe_trains_saves_loads_and_evaluates(tmp_path):
-    from fer_utils import datasets
-    from fer_utils.beyond_train import train_beyond
-    from fer_utils.evaluate import evaluate
+    from fer_utils.data import datasets
+    from fer_utils.training.beyond_train import train_beyond
+    from fer_utils.apply.evaluate import evaluate
 
     root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
     ds = datasets.load(root, image_size=32, progress=False, verbose=False)
@@ -86,8 +86,8 @@ def test_recipe_trains_saves_loads_and_evaluates(tmp_path):
 
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_history(tmp_path):
-    from fer_utils import datasets
-    from fer_utils.beyond_train import train_beyond
+    from fer_utils.data import datasets
+    from fer_utils.training.beyond_train import train_beyond
 
     root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
     ds = datasets.load(root, image_size=32, progress=False, verbose=False)

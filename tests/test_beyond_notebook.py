@@ -7,8 +7,9 @@ import json
 import pytest
 
 from conftest import run_fer
-from fer_utils import best_model, study
-from fer_utils.config import BEYOND_NOTEBOOKS, STUDY_NOTEBOOKS, get_profile
+from fer_utils.apply import choose as best_model
+from fer_utils.study import pipeline as study
+from fer_utils.training.config import BEYOND_NOTEBOOKS, STUDY_NOTEBOOKS, get_profile
 from fer_utils.errors import ConfigError, FerError
 
 
@@ -26,7 +27,7 @@ def test_beyond_profile_fits_the_cpu_budget():
     """One seed of the beyond recipe: the published 60-epoch run of this recipe (2-core CPU)
     trained in under 2 hours, and the profile still asks for that recipe."""
     from fer_utils import paths
-    from fer_utils.beyond import BeyondConfig
+    from fer_utils.models.resnet import BeyondConfig
 
     cfg = best_model.beyond_config("beyond")
     run = paths.PROJECT_DIR / "published" / "tenth-test-cpu" / "beyond" / "run-e60-s0"
@@ -49,7 +50,7 @@ def test_engine_flags_are_checked():
 
 
 def test_engine_flags_reach_train_plan(report_tree, monkeypatch):
-    import fer_utils.engine as engine
+    import fer_utils.training.engine as engine
 
     seen = {}
     monkeypatch.setattr(engine, "train_plan", lambda p, **kw: seen.update(kw))
@@ -117,7 +118,7 @@ def test_beyond_notebook_runs_at_smoke_size(report_tree, tmp_path):
 
 
 def test_report_sections_read_the_sorting_output_and_the_beyond_runs(tmp_path):
-    from fer_utils import report
+    from fer_utils.study import report
 
     assert report.beyond_summary(tmp_path) is None and "fer run --profile beyond" in report.BEYOND_HOWTO
     _fake_run(best_model.beyond_dir(tmp_path), "beyond-a", holdout=0.6, test=0.8)
@@ -138,7 +139,7 @@ def test_report_sections_read_the_sorting_output_and_the_beyond_runs(tmp_path):
 
 
 def test_choice_for_names_the_rule_of_the_best_model_or_the_user(tmp_path, monkeypatch):
-    from fer_utils import best_model
+    from fer_utils.apply import choose as best_model
 
     picked = {"path": tmp_path / "m.keras", "rule": "best holdout accuracy", "kind": "final"}
     monkeypatch.setattr(best_model, "best_model", lambda profile, results_dir=None: picked)

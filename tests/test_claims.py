@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fer_utils import claims
-from fer_utils.config import METRIC_COLUMNS, PROFILES
-from fer_utils.experiments import TableResult
+from fer_utils.study import claims
+from fer_utils.training.config import METRIC_COLUMNS, PROFILES
+from fer_utils.study.experiments import TableResult
 
 
 def table(t: int, rows: dict, profile="full", seeds=(0,), std=None, picks=None) -> TableResult:
@@ -128,7 +128,7 @@ def test_claims_cover_every_claim_of_the_report():
 
 
 def test_claims_render_one_row_each():
-    from fer_utils.report import claims_html, claims_section_html
+    from fer_utils.study.report import claims_html, claims_section_html
 
     items = claims.claims({})
     html = claims_html(items)
@@ -147,7 +147,7 @@ def test_comparison_table_has_report_ours_diff():
     assert df.loc[("0.001", "ours"), "Chosen by"] == "report's rule"
     assert df.loc[("0.001", "report"), "Chosen by"] == "the report"
     assert df.loc[("0.01", "report"), "Chosen by"] == ""
-    assert "Table 1: Learning Rate Experiment Results" in __import__("fer_utils.report").report.styled_comparison(t).to_html()
+    assert "Table 1: Learning Rate Experiment Results" in __import__("fer_utils.study.report").study.report.styled_comparison(t).to_html()
 
 
 def test_scaled_epochs_are_matched_to_the_reports_rows():
@@ -207,7 +207,7 @@ def test_said_vs_got_says_whether_the_rule_agrees():
 def test_collapse_counts_sentence_reads_the_backends_file(tmp_path):
     import json
 
-    from fer_utils.claims import collapse_counts
+    from fer_utils.study.claims import collapse_counts
 
     f = tmp_path / "backends.json"
     f.write_text(json.dumps({"collapse": {"counts": {"tensorflow/ours": {"learned": 4, "prior": 2, "saturated": 0}}},

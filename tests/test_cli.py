@@ -125,7 +125,7 @@ def test_train_prints_epochs_and_final_row_and_saves(report_tree, tmp_path, caps
     out = capsys.readouterr().out
     assert "epoch 1/2" in out and "epoch 2/2" in out
     assert "Loss\tAccuracy\tVal_loss\tVal_accuracy\tDiscrepancy" in out
-    from fer_utils.model import load_model
+    from fer_utils.models.report_cnn import load_model
 
     _, names = load_model(out_model)
     assert names[3] == "Happiness"

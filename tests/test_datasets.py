@@ -1,4 +1,4 @@
-"""fer_utils.datasets: the three layouts, folder or zip, decoding, cache, and every bad input."""
+"""fer_utils.data.datasets: the three layouts, folder or zip, decoding, cache, and every bad input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import RAF_ZIP, needs_raf, zip_tree
-from fer_utils import datasets
-from fer_utils.datasets import CLASS_NAMES, decode_image
+from fer_utils.data import datasets
+from fer_utils.data.datasets import CLASS_NAMES, decode_image
 from fer_utils.errors import DataError
 
 

@@ -1,4 +1,4 @@
-"""fer_utils.engine: the plan trained sequentially or on Dask workers gives the same histories;
+"""fer_utils.training.engine: the plan trained sequentially or on Dask workers gives the same histories;
 a killed worker, an unreachable scheduler and two studies on one store; the cluster recipes."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils import engine
+from fer_utils.training import engine
 from fer_utils.errors import FerError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,9 @@ def study(tmp_path_factory):
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import write_report_layout
 
-    from fer_utils import experiments, paths
+    from fer_utils.study import experiments
+
+    from fer_utils import paths
 
     base = tmp_path_factory.mktemp("engine")
     data = write_report_layout(base / "ds")
@@ -65,7 +67,8 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from fer_utils import engine, paths
+    from fer_utils.training import engine
+    from fer_utils import paths
 
     if __name__ == "__main__":
         plan, data, cache, store = sys.argv[1:5]
@@ -175,7 +178,7 @@ def test_longest_runs_first_and_flops():
 
 @pytest.mark.parametrize("depth,size", [(2, 32), (4, 128), (6, 100)])
 def test_the_closed_form_flop_count_is_the_layer_walk_of_the_built_model(depth, size):
-    from fer_utils.model import build_model, flops_per_image
+    from fer_utils.models.report_cnn import build_model, flops_per_image
 
     assert engine.training_flops(depth, size) == 3 * flops_per_image(build_model(depth, size, 7, compile=False))
     runs = [{"run_id": "a", "config": {"depth": 2, "image_size": 128}, "epochs": 50, "to_train": 50},

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_fer, tiny_image, write_report_layout
 
-from fer_utils import evaluate as ev
-from fer_utils.datasets import CLASS_NAMES
+from fer_utils.apply import evaluate as ev
+from fer_utils.data.datasets import CLASS_NAMES
 
 
 class Oracle:
@@ -157,10 +157,10 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_evaluate_equals_what_training_reported(tmp_path):
     """A model trained by the project's train_run: `fer evaluate` on the same test split gives
     the accuracy and confusion matrix that training recorded in metrics.json."""
-    from fer_utils import datasets
-    from fer_utils.config import RunConfig
-    from fer_utils.model import save_model
-    from fer_utils.train import train_run
+    from fer_utils.data import datasets
+    from fer_utils.training.config import RunConfig
+    from fer_utils.models.report_cnn import save_model
+    from fer_utils.training.trainer import train_run
     import keras
 
     root = write_report_layout(tmp_path / "ds", per_class=(6, 3))

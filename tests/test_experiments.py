@@ -83,7 +83,7 @@ def test_full_profile_without_data_says_what_to_do(tmp_path):
 def test_sorting_uses_exactly_the_final_model(smoke_home):
     home, stdout = smoke_home
     env_paths = {"FER_HOME": str(home)}
-    code = "from fer_utils.experiments import final_model_path; print(final_model_path('smoke'))"
+    code = "from fer_utils.study.experiments import final_model_path; print(final_model_path('smoke'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, **env_paths), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     path = out.stdout.strip()
@@ -93,7 +93,7 @@ def test_sorting_uses_exactly_the_final_model(smoke_home):
 
 @pytest.mark.slow
 def test_a_failing_notebook_keeps_the_earlier_good_copy(smoke_home, tmp_path):
-    from fer_utils import notebooks
+    from fer_utils.study import notebooks
     from fer_utils.errors import NotebookError
 
     home, _ = smoke_home
@@ -126,14 +126,14 @@ class _Store:
 
 
 def _exp(profile, n_train, chain="report", seeds=(0,)):
-    from fer_utils.config import get_profile
-    from fer_utils.experiments import Experiment
+    from fer_utils.training.config import get_profile
+    from fer_utils.study.experiments import Experiment
 
     return Experiment(get_profile(profile), _Data(n_train), tuple(seeds), "test", chain, _Store())
 
 
 def test_the_demo_plans_its_final_model_apart_and_keeps_the_tables():
-    from fer_utils.experiments import plan
+    from fer_utils.study.experiments import plan
 
     p = plan(_exp("demo", 1500))
     final = [r for r in p["runs"] if "final" in r["tables"]]
@@ -147,7 +147,7 @@ def test_the_demo_plans_its_final_model_apart_and_keeps_the_tables():
 
 
 def test_full_and_tenth_final_model_is_the_row_itself():
-    from fer_utils.experiments import plan
+    from fer_utils.study.experiments import plan
 
     for name, total in (("full", 2000), ("tenth", 200)):
         p = plan(_exp(name, 12271))
@@ -157,7 +157,7 @@ def test_full_and_tenth_final_model_is_the_row_itself():
 
 
 def test_selected_chain_cannot_plan_the_final_model_before_table_4():
-    from fer_utils.experiments import planned_final_value
+    from fer_utils.study.experiments import planned_final_value
 
     assert planned_final_value(_exp("demo", 1500, chain="selected")) is None
     assert planned_final_value(_exp("demo", 1500)) == 2048.0
@@ -165,8 +165,8 @@ def test_selected_chain_cannot_plan_the_final_model_before_table_4():
 
 
 def test_final_batch_size_scales_only_where_the_profile_says():
-    from fer_utils.config import PROFILES
-    from fer_utils.experiments import final_batch_size
+    from fer_utils.training.config import PROFILES
+    from fer_utils.study.experiments import final_batch_size
 
     assert final_batch_size(PROFILES["demo"], 2048, 1500) == 250
     assert final_batch_size(PROFILES["demo"], 128, 1500) == 16
@@ -177,7 +177,7 @@ def test_final_batch_size_scales_only_where_the_profile_says():
 
 def test_check_seeds():
     from fer_utils.errors import ConfigError
-    from fer_utils.experiments import check_seeds
+    from fer_utils.study.experiments import check_seeds
 
     assert check_seeds([0, 2, "3"]) == (0, 2, 3)
     with pytest.raises(ConfigError, match="-1 is negative"):
@@ -187,7 +187,7 @@ def test_check_seeds():
 
 
 def test_same_value_matches_grid_values_read_back_from_files():
-    from fer_utils.experiments import same_value
+    from fer_utils.study.experiments import same_value
 
     assert same_value(0.001, json.loads("0.001")) and same_value(0.1 + 0.2, 0.3)
     assert same_value(128, "128") and not same_value(128, 256)
@@ -196,7 +196,7 @@ def test_same_value_matches_grid_values_read_back_from_files():
 
 def test_a_corrupt_manifest_names_the_file(tmp_path):
     from fer_utils.errors import RunStoreError
-    from fer_utils.experiments import manifest_path, read_manifest
+    from fer_utils.study.experiments import manifest_path, read_manifest
 
     p = manifest_path("demo", 1, tmp_path)
     p.parent.mkdir(parents=True)

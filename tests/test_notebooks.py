@@ -1,4 +1,4 @@
-"""Executing and exporting notebooks (fer_utils.notebooks): tiny fixture notebooks executed for
+"""Executing and exporting notebooks (fer_utils.study.notebooks): tiny fixture notebooks executed for
 real through papermill, the one failure convention, and the HTML export."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils import notebooks
+from fer_utils.study import notebooks
 from fer_utils.errors import FerError, NotebookError
 
 

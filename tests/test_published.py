@@ -1,4 +1,4 @@
-"""fer_utils.published: export the small files of a study, refuse images, rebuild the tables."""
+"""fer_utils.study.published: export the small files of a study, refuse images, rebuild the tables."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import run_fer
 
-from fer_utils import published
-from fer_utils.config import RunConfig, get_profile
+from fer_utils.study import published
+from fer_utils.training.config import RunConfig, get_profile
 from fer_utils.errors import FerError
 
 TRAINED_WITH = {"backend": "jax", "device": "NVIDIA H100 80GB HBM3", "keras": "3.x"}
@@ -183,7 +183,7 @@ def test_fer_publish_extends_a_publication_and_says_how_to_rebuild_it(tmp_path):
 
 
 def published_results(dest):
-    from fer_utils.experiments import load_results
+    from fer_utils.study.experiments import load_results
 
     return load_results(published.profile_of(dest), results_dir=dest)
 
@@ -191,7 +191,7 @@ def published_results(dest):
 def test_the_figure_shows_every_seed_and_the_pick(tmp_path):
     """tables_by_seed: one panel per table, one dot per (value, seed), the rule's pick under its
     tick, the test accuracy under holdout; and the digest moves when a number does."""
-    from fer_utils import figures
+    from fer_utils.study import figures
 
     dest = tmp_path / "pub"
     published.publish(_results(tmp_path / "results"), dest, "smoke")

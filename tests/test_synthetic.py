@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_utils import datasets, synthetic
-from fer_utils.datasets import CLASS_NAMES
+from fer_utils.data import datasets
+
+from fer_utils.data import synthetic
+from fer_utils.data.datasets import CLASS_NAMES
 from fer_utils.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +143,7 @@ def test_full_disk_leaves_the_old_set_whole(tiny, tmp_path, monkeypatch):
 
 
 def test_contact_sheet(tiny, tmp_path):
-    from fer_utils.figures import synthetic_contact_sheet
+    from fer_utils.study.figures import synthetic_contact_sheet
 
     png = synthetic_contact_sheet(tiny, tmp_path / "sheet.png", per_class=3)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""fer_utils.train / runs: determinism, epoch-prefix reuse, resume after a kill, JAX backend."""
+"""fer_utils.training.trainer / runs: determinism, epoch-prefix reuse, resume after a kill, JAX backend."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils import datasets
-from fer_utils.config import RunConfig
-from fer_utils.runs import RunStore
-from fer_utils.train import read_history, train_run
+from fer_utils.data import datasets
+from fer_utils.training.config import RunConfig
+from fer_utils.training.store import RunStore
+from fer_utils.training.trainer import read_history, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -82,7 +82,7 @@ def test_holdout_validates_on_train_and_tests_once(tiny, tmp_path):
     assert ev["test"]["n"] == len(tiny.y_test)
     assert len(ev["test"]["confusion"]) == 7
     # validation is a held-out quarter of TRAIN, not the test split (selection="test" fails this)
-    from fer_utils.train import split_for
+    from fer_utils.training.trainer import split_for
 
     x_tr, y_tr, x_val, y_val, x_te, y_te = split_for(cfg, tiny)
     assert len(y_val) == round(0.25 * len(tiny.y_train)) != len(tiny.y_test)
@@ -96,10 +96,11 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {tests!r})
-    from fer_utils import datasets, paths
+    from fer_utils.data import datasets
+    from fer_utils import paths
     paths.CACHE_DIR = {cache!r}
-    from fer_utils.config import RunConfig
-    from fer_utils.train import train_run
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.trainer import train_run
     ds = datasets.load({data!r}, image_size=24, verbose=False)
     cfg = RunConfig(data=ds.fingerprint, image_size=24, batch_size=8)
     train_run({run!r}, cfg, ds, 30)
@@ -146,10 +147,11 @@ JAX_SCRIPT = textwrap.dedent(
     assert keras.backend.backend() == "jax", keras.backend.backend()
     from pathlib import Path
     from conftest import write_report_layout
-    from fer_utils import datasets, paths
+    from fer_utils.data import datasets
+    from fer_utils import paths
     paths.CACHE_DIR = Path({tmp!r}) / "cache"
-    from fer_utils.config import RunConfig
-    from fer_utils.train import train_run
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.trainer import train_run
     root = write_report_layout(Path({tmp!r}) / "ds")
     ds = datasets.load(root, image_size=24, verbose=False)
     cfg = RunConfig(data=ds.fingerprint, image_size=24, batch_size=8)
@@ -177,7 +179,7 @@ def test_smoke_training_under_jax(tmp_path):
 
 
 def test_provenance_names_backend_device_and_matmul_precision():
-    from fer_utils.train import trained_with
+    from fer_utils.training.trainer import trained_with
 
     info = trained_with()
     assert info["backend"] in ("tensorflow", "jax")
@@ -189,7 +191,7 @@ def test_provenance_names_backend_device_and_matmul_precision():
 
 
 def test_cpu_flags_are_the_kernel_choosing_ones_in_a_fixed_order(tmp_path):
-    from fer_utils.backend import cpu_flags
+    from fer_utils.training.backend import cpu_flags
 
     info = tmp_path / "cpuinfo"
     info.write_text("model name\t: AMD EPYC\nflags\t\t: fpu sse2 amx_tile avx2 avx512_bf16 avx512f sha_ni\n")
@@ -202,7 +204,7 @@ def test_cpu_flags_are_the_kernel_choosing_ones_in_a_fixed_order(tmp_path):
 def test_a_failed_first_epoch_leaves_no_run(tiny, tmp_path, monkeypatch):
     """A run folder that this call created is removed when no epoch finished; its parents too
     when they are empty; an existing folder is never touched."""
-    from fer_utils import model as model_mod
+    from fer_utils.models import report_cnn as model_mod
 
     def boom(*a, **k):
         raise RuntimeError("no memory")
@@ -234,7 +236,7 @@ def test_a_kill_between_the_steps_of_an_epoch_end_resumes_exactly(tiny, tmp_path
     """Killed after epoch 2's next checkpoint and before its history row (write_history), or
     after the row and before the commit (commit_checkpoint): epoch 2 is neither lost nor
     trained twice on top of itself."""
-    from fer_utils import rundir
+    from fer_utils.training import rundir
 
     reference = train_run(tmp_path / "whole", _cfg(tiny), tiny, 3, verbose=False)
     run_dir = tmp_path / "killed"
@@ -255,8 +257,8 @@ def test_test_loss_comes_from_the_logits_not_clipped_probabilities():
     cross-entropy is about 100 per face; clipping the probabilities at 1e-7 would say 16.1."""
     import numpy as np
 
-    from fer_utils.model import build_model
-    from fer_utils.train import evaluate
+    from fer_utils.models.report_cnn import build_model
+    from fer_utils.training.trainer import evaluate
 
     model = build_model(2, 24, 7, seed=0)
     head = model.get_layer("predictions")

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fer_utils.utkface import confidence_by_age, infant_check, infant_sentence, parse_utkface_name
+from fer_utils.data.utkface import confidence_by_age, infant_check, infant_sentence, parse_utkface_name
 
 
 

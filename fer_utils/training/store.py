@@ -1,8 +1,8 @@
 """The run store: ``results/runs/<run id>/``, one folder per configuration (without epochs).
 
 Asking for E epochs of a configuration that already has E or more costs nothing; asking for
-more continues the stored run (:func:`fer_utils.train.train_run` does the work). The files of a
-run folder are read and named by :mod:`fer_utils.rundir` only; everyone else asks a
+more continues the stored run (:func:`fer_utils.training.trainer.train_run` does the work). The files of a
+run folder are read and named by :mod:`fer_utils.training.rundir` only; everyone else asks a
 :class:`Run` (``run.model_path()``, ``run.row(e)``) or the :class:`RunStore`
 (``store.latest()``), never builds a path inside a run by hand.
 """
@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths, rundir
-from .config import RunConfig
-from .errors import FerError, RunStoreError
-from .train import final_row, train_run
+from fer_utils import paths
+
+from fer_utils.training import rundir
+from fer_utils.training.config import RunConfig
+from fer_utils.errors import FerError, RunStoreError
+from fer_utils.training.trainer import final_row, train_run
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Train the beyond recipe (:mod:`fer_utils.beyond`) into a run directory of the project's
+"""Train the beyond recipe (:mod:`fer_utils.models.resnet`) into a run directory of the project's
 format, so the run can be published and read like the report's runs:
 
-``config.json``   the :class:`~fer_utils.beyond.BeyondConfig` and the data fingerprint
+``config.json``   the :class:`~fer_utils.models.resnet.BeyondConfig` and the data fingerprint
 ``history.csv``   epoch, loss, accuracy, val_loss, val_accuracy, seconds (val = the HOLDOUT)
 ``metrics.json``  ``evaluations[<epochs>]``: holdout and test scores (accuracy, 95% interval,
                   mean class accuracy, per class, confusion matrix), plain and with flip TTA;
@@ -11,7 +11,7 @@ format, so the run can be published and read like the report's runs:
 Selection is on the holdout (``val_fraction`` of train, stratified, seeded); the test split is
 scored once, after the last epoch. A finished run is not trained again (its metrics are
 returned). An interrupted one resumes: after every epoch the whole model (weights, AdamW state,
-step count of the schedule) is saved atomically (:func:`fer_utils.rundir.save_checkpoint`) around that epoch's
+step count of the schedule) is saved atomically (:func:`fer_utils.training.rundir.save_checkpoint`) around that epoch's
 history row, so a kill at any instant loses at most the epoch in flight, and the resumed run
 trains the same epochs as an uninterrupted one (the checkpoint is removed once the final model
 and the metrics are written). The loop is ``model.fit``, one epoch per call, with the shuffle
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rundir
-from .beyond import BeyondConfig, augmentation_layer, build_beyond, class_weights, flops_per_image, mix_batch, optimizer
-from .errors import RunStoreError
-from .evaluate import score
+from fer_utils.training import rundir
+from fer_utils.models.resnet import BeyondConfig, augmentation_layer, build_beyond, class_weights, flops_per_image, mix_batch, optimizer
+from fer_utils.errors import RunStoreError
+from fer_utils.apply.evaluate import score
 
 HISTORY_COLUMNS = rundir.HISTORY_COLUMNS
 
@@ -103,7 +103,7 @@ def predict_probs(model, x, tta=None, batch_size=256) -> np.ndarray:
 
 
 def scores(model, x, y, class_names, tta=None) -> dict:
-    """:func:`fer_utils.evaluate.score` of ``model`` on (x, y), with the log loss."""
+    """:func:`fer_utils.apply.evaluate.score` of ``model`` on (x, y), with the log loss."""
     p = predict_probs(model, x, tta)
     out = score(y, p.argmax(1), tuple(class_names))
     out["loss"] = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
@@ -113,7 +113,7 @@ def scores(model, x, y, class_names, tta=None) -> dict:
 
 def train_beyond(data, run_dir, cfg: BeyondConfig, *, verbose: bool = True, max_batches=None, stop_after=None,
                  score_test: bool = True) -> dict:
-    """Train ``cfg`` on ``data`` (a :class:`~fer_utils.datasets.Dataset` at ``cfg.image_size``)
+    """Train ``cfg`` on ``data`` (a :class:`~fer_utils.data.datasets.Dataset` at ``cfg.image_size``)
     into ``run_dir``, resuming from its checkpoint; return its ``metrics.json`` content.
     ``max_batches`` (tests and the speed benchmark) trains only that many batches per epoch;
     ``stop_after`` trains at most that many epochs in this call (then returns ``{}``: what a
@@ -138,10 +138,10 @@ def train_beyond(data, run_dir, cfg: BeyondConfig, *, verbose: bool = True, max_
 def _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after, score_test) -> dict:
     import keras
 
-    from . import backend
-    from .datasets import stratified_split
-    from .model import save_model
-    from .train import trained_with
+    from fer_utils.training import backend
+    from fer_utils.data.datasets import stratified_split
+    from fer_utils.models.report_cnn import save_model
+    from fer_utils.training.trainer import trained_with
 
     backend.make_deterministic()
     keep, held = stratified_split(data.y_train, cfg.val_fraction, cfg.seed)
@@ -176,7 +176,7 @@ def _train_locked(data, run_dir, cfg, verbose, max_batches, stop_after, score_te
                       initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False).history
         secs = time.perf_counter() - t0
         rows.append({"epoch": epoch + 1, **{m: float(h[m][-1]) for m in HISTORY_COLUMNS[1:5]}, "seconds": secs})
-        rundir.save_checkpoint(run_dir, model)  # weights, then the row, then the commit (fer_utils.rundir)
+        rundir.save_checkpoint(run_dir, model)  # weights, then the row, then the commit (fer_utils.training.rundir)
         rundir.write_history(run_dir, rows)
         rundir.commit_checkpoint(run_dir)
         trained += 1

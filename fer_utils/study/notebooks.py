@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import paths
-from .atomic import atomic_write_text, temp_path_for
-from .errors import FerError, NotebookError
+from fer_utils import paths
+from fer_utils.atomic import atomic_write_text, temp_path_for
+from fer_utils.errors import FerError, NotebookError
 
 REPORT_NAME = "06_report"
 
@@ -63,7 +63,7 @@ def execute(notebook, dest, parameters: dict | None = None, *, cwd=None, stream_
     """
     import papermill as pm
 
-    from .backend import quiet
+    from fer_utils.training.backend import quiet
 
     quiet()
     src = notebook_path(notebook)
@@ -111,7 +111,7 @@ def _keep(tmp: Path, kept: Path) -> None:
 # Export: executed notebook -> HTML (self-contained) -> PDF (headless Chromium)
 
 PRINT_CSS = """
-/* fer_utils.notebooks: reading and print styles of the exported report */
+/* fer_utils.study.notebooks: reading and print styles of the exported report */
 body.jp-Notebook { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; }
 main { max-width: 1100px; margin: 0 auto; padding: 1.5em 2em; }
 .jp-RenderedHTMLCommon table { table-layout: auto; }

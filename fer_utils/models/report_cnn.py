@@ -32,9 +32,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .augment import ReportAugmentation
-from .datasets import CLASS_NAMES
-from .errors import ConfigError
+from fer_utils.models.augment import ReportAugmentation
+from fer_utils.data.datasets import CLASS_NAMES
+from fer_utils.errors import ConfigError
 
 #: Filters of conv layer 1..6 (the report's plan). Depth d uses the first d entries.
 REPORT_FILTERS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
@@ -221,7 +221,7 @@ def save_model(model: keras.Model, path, class_names=None) -> None:
     archive's metadata (``<path>.classes.json`` is what :func:`load_model` reads)."""
     from pathlib import Path
 
-    from .atomic import atomic_save_model, atomic_write_json
+    from fer_utils.atomic import atomic_save_model, atomic_write_json
 
     path = Path(path)
     if path.suffix != ".keras":
@@ -235,7 +235,7 @@ def load_model(path, compile: bool = True):
     """Load a model saved by :func:`save_model`; returns ``(model, class_names)``."""
     from pathlib import Path
 
-    from .errors import FerError
+    from fer_utils.errors import FerError
 
     path = Path(path)
     if not path.exists():
@@ -265,7 +265,7 @@ def flops_per_image(model: keras.Model) -> int:
     """Multiply-adds x 2 of the convolutions and dense layers for ONE image, forward pass
     (batch norm, activations, pooling and augmentation left out: a few % at most). Training
     costs about 3x this (forward + two backward products). The one counter that walks a built
-    model; :func:`fer_utils.engine.training_flops` is its closed form for the report's CNN (no
+    model; :func:`fer_utils.training.engine.training_flops` is its closed form for the report's CNN (no
     model built, for ordering a plan), and a test keeps the two equal.
 
     >>> m = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"), layers.Flatten(), layers.Dense(2)])

@@ -1,6 +1,6 @@
 """The files of one run directory, and nothing else knows their names or formats.
 
-``config.json``        the :class:`~fer_utils.config.RunConfig` (``to_dict``)
+``config.json``        the :class:`~fer_utils.training.config.RunConfig` (``to_dict``)
 ``history.csv``        one row per finished epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds
 ``checkpoint.keras``   the model and optimizer after the last epoch of the history (for resuming)
 ``checkpoint.next.keras`` the next epoch's checkpoint, between its save and its history row
@@ -9,8 +9,8 @@
 ``.lock``              held while a process trains the run
 
 Every write is atomic. Every read of a damaged file raises :class:`RunStoreError` naming the file
-and the fix; nothing here ever deletes a run. :mod:`fer_utils.train` writes a run through these
-functions, :mod:`fer_utils.runs` (the store) reads it through them.
+and the fix; nothing here ever deletes a run. :mod:`fer_utils.training.trainer` writes a run through these
+functions, :mod:`fer_utils.training.store` (the store) reads it through them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import atomic_write_json, atomic_write_text
-from .errors import RunStoreError
+from fer_utils.atomic import atomic_write_json, atomic_write_text
+from fer_utils.errors import RunStoreError
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -51,7 +51,7 @@ def save_checkpoint(run_dir, model) -> None:
     the epoch's history row (:func:`write_history`), step 3 :func:`commit_checkpoint`. A kill
     between any two steps resumes right (:func:`load_checkpoint`): neither an epoch trained
     twice on top of itself nor a history row without its weights."""
-    from .atomic import atomic_save_model
+    from fer_utils.atomic import atomic_save_model
 
     atomic_save_model(model, Path(run_dir) / NEXT_CHECKPOINT)
 

@@ -1,5 +1,5 @@
 """Drawing one synthetic face: identity, FACS-like action units, scene, camera (see
-the docstring of :mod:`fer_utils.synthetic` for what is drawn and why).
+the docstring of :mod:`fer_utils.data.synthetic` for what is drawn and why).
 
 An image depends only on (seed, split, index, label): :func:`render` draws it from its own
 generator ``np.random.default_rng([seed, split_id, index])`` and encodes it with fixed JPEG
@@ -14,7 +14,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .layouts import CLASS_NAMES
+from fer_utils.data.layouts import CLASS_NAMES
 
 #: Bump when the drawing changes, so a rerun over an older set regenerates it.
 GENERATOR_VERSION = 2  # 2: stronger, larger expression cues for the few-step demo profile

@@ -1,6 +1,6 @@
 """Where the labelled faces are: the three RAF-DB layouts, and a plain tree of class folders.
 
-A scanner turns a :class:`~fer_utils.sources.Source` into a list of (split, file, class)
+A scanner turns a :class:`~fer_utils.data.sources.Source` into a list of (split, file, class)
 entries, or raises :class:`DataError` naming the file, what was expected and the fix. Layouts
 (see ``../shared/data/README.md`` and the project README):
 
@@ -36,8 +36,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .errors import DataError
-from .sources import Source, is_image
+from fer_utils.errors import DataError
+from fer_utils.data.sources import Source, is_image
 
 #: Canonical class order: RAF-DB's label ids 1..7.
 CLASS_NAMES: tuple[str, ...] = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")

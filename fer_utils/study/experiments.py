@@ -6,7 +6,7 @@ configuration share a run: Table 1's lr=0.001 row is the first 50 epochs of Tabl
 trains each configuration once, to the largest epoch count any row asks of it.
 
 :func:`plan` lists every run of a study (each table, each seed, and the final model) to its
-largest epoch count: the engine (:mod:`fer_utils.engine`) trains it. Each experiment notebook
+largest epoch count: the engine (:mod:`fer_utils.training.engine`) trains it. Each experiment notebook
 calls :func:`setup` then :func:`run_table`, which finds its epochs trained (or trains them) and
 writes the table's manifest (``results/tables/<profile>/table<N>.json``: which runs and epochs
 made each row, and the picks); the report reads the manifests and the run store, trains nothing.
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
-from .atomic import atomic_write_json
-from .config import (
+from fer_utils import paths
+from fer_utils.atomic import atomic_write_json
+from fer_utils.training.config import (
     METRIC_COLUMNS,
     RAF_DB_TRAIN,
     REPORT_CHOICES,
@@ -37,7 +37,7 @@ from .config import (
     RunConfig,
     get_profile,
 )
-from .errors import ConfigError, FerError, RunStoreError
+from fer_utils.errors import ConfigError, FerError, RunStoreError
 
 CHAINS = ("report", "selected")
 TABLES = (1, 2, 3, 4)
@@ -52,11 +52,11 @@ TABLE_NOTEBOOKS = {1: "01_learning_rate", 2: "02_epochs", 3: "03_network_depth",
 @dataclass
 class Experiment:
     profile: Profile
-    data: object  # fer_utils.datasets.Dataset
+    data: object  # fer_utils.data.datasets.Dataset
     seeds: tuple[int, ...]
     selection: str
     chain: str
-    store: object  # fer_utils.runs.RunStore
+    store: object  # fer_utils.training.store.RunStore
     data_path: Path | None = None  # where ``data`` was read from (engine workers reload it)
 
     def describe(self) -> str:
@@ -84,7 +84,7 @@ def default_data(profile: Profile) -> Path:
         )
     target = paths.synthetic_dir(profile.name)
     if not (target / "SYNTHETIC.md").exists():
-        from .synthetic import generate
+        from fer_utils.data.synthetic import generate
 
         print(f"Generating the synthetic data set in {target} ...", flush=True)
         generate(target, **profile.synthetic)
@@ -118,8 +118,9 @@ def setup(profile="demo", data="", seeds=None, selection="test", chain="report",
 
     ``seeds`` empty or None: the profile's seeds. ``data`` empty: the profile's default data.
     """
-    from . import backend, datasets
-    from .runs import RunStore
+    from fer_utils.training import backend
+    from fer_utils.data import datasets
+    from fer_utils.training.store import RunStore
 
     backend.quiet()
     prof = get_profile(profile, **(overrides or {}))
@@ -186,7 +187,7 @@ def final_batch_size(profile: Profile, batch: int, n_train: int) -> int:
     """The final model's batch size: Table 4's ``batch``, or with ``profile.scale_final_batch``
     that batch scaled to the data size, so an epoch takes as many optimizer steps as on RAF-DB.
 
-    >>> from fer_utils.config import PROFILES
+    >>> from fer_utils.training.config import PROFILES
     >>> final_batch_size(PROFILES["demo"], 2048, 1500), final_batch_size(PROFILES["full"], 2048, 12271)
     (250, 2048)
     """
@@ -360,7 +361,7 @@ def run_table(exp: Experiment, table: int, verbose: bool = True) -> TableResult:
 
 def load_table(manifest: dict, store=None) -> TableResult:
     """Assemble a table from its manifest and the run store (trains nothing)."""
-    from .runs import RunStore
+    from fer_utils.training.store import RunStore
 
     store = store or RunStore()
     records, runs = [], {}
@@ -385,7 +386,7 @@ def load_table(manifest: dict, store=None) -> TableResult:
 def load_results(profile: str = "demo", results_dir=None) -> dict:
     """``{table: TableResult}`` for every table whose manifest exists under ``results_dir``
     (default the project's results/: ``tables/<profile>/`` and the run store ``runs/``)."""
-    from .runs import RunStore
+    from fer_utils.training.store import RunStore
 
     get_profile(profile)  # an unknown profile is an error naming the known ones
     store = RunStore(Path(results_dir) / "runs") if results_dir is not None else RunStore()
@@ -461,7 +462,7 @@ def final_value(manifest: dict) -> float:
 def final_model_path(profile: str = "demo", results_dir=None) -> Path:
     """The study's final model file, exactly the one ``fer run`` sorts with: Table 4's final
     run (``manifest["final"]``, first seed) at its epochs. Raises FerError when not trained."""
-    from .runs import RunStore
+    from fer_utils.training.store import RunStore
 
     get_profile(profile)
     man = read_manifest(profile, 4, results_dir)

@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from fer_utils.errors import ConfigError
 
 SELECTIONS = ("test", "holdout")
 
@@ -48,9 +48,9 @@ def from_dict(cls, d: dict):
 class RunConfig:
     """One training configuration. The epoch count is NOT part of it (see the module doc)."""
 
-    data: str  # fingerprint of the decoded data set (fer_utils.datasets.fingerprint)
+    data: str  # fingerprint of the decoded data set (fer_utils.data.datasets.fingerprint)
     lr: float = 0.001  # Adam learning rate
-    depth: int = 2  # total conv layers, 2..6 (fer_utils.model)
+    depth: int = 2  # total conv layers, 2..6 (fer_utils.models.report_cnn)
     batch_size: int = 64
     seed: int = 0  # weights, shuffle order and augmentation all derive from it
     image_size: int = 128  # images are resized (NEAREST) to image_size x image_size
@@ -194,8 +194,8 @@ class Profile:
     scale_final_batch: bool = False
     #: The notebooks ``fer run`` executes, in order (07_beyond only where the profile has a beyond model).
     notebooks: tuple[str, ...] = STUDY_NOTEBOOKS
-    #: The beyond model (:mod:`fer_utils.beyond`) trained beside the report's CNN on the same data:
-    #: "" none, "default" :class:`~fer_utils.beyond.BeyondConfig` as it stands, "smoke" ``beyond.SMOKE``.
+    #: The beyond model (:mod:`fer_utils.models.resnet`) trained beside the report's CNN on the same data:
+    #: "" none, "default" :class:`~fer_utils.models.resnet.BeyondConfig` as it stands, "smoke" ``beyond.SMOKE``.
     beyond: str = ""
 
     def to_dict(self) -> dict:
@@ -270,7 +270,7 @@ PROFILES: dict[str, Profile] = {
 }
 
 # The beyond profiles: the report's CNN (its study, cut to one point per table at the report's
-# choices) and the beyond model (fer_utils.beyond) on the same data, compared by 07_beyond.
+# choices) and the beyond model (fer_utils.models.resnet) on the same data, compared by 07_beyond.
 PROFILES["beyond"] = Profile(
     name="beyond",
     description="The beyond model (a small ResNet, modern recipe, 64x64, 60 epochs: 73 min measured on a 2-core CPU, "

@@ -1,7 +1,7 @@
 """Train a study's plan: in this process, or on Dask workers (one machine, a cluster, GPUs).
 
-A plan (:func:`fer_utils.experiments.plan`) lists runs; each run is deterministic, keyed by its
-configuration, file-locked and resumable (:mod:`fer_utils.train`), so training one is an
+A plan (:func:`fer_utils.study.experiments.plan`) lists runs; each run is deterministic, keyed by its
+configuration, file-locked and resumable (:mod:`fer_utils.training.trainer`), so training one is an
 idempotent task. This module only hands those tasks out, longest first (epochs left x FLOPs
 per image), and reports progress. Dask is the engine (DESIGN.md: no home-made scheduler):
 
@@ -39,7 +39,7 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from .errors import FerError, RunStoreError
+from fer_utils.errors import FerError, RunStoreError
 
 #: Attempts of a run whose task failed or whose worker died, after the first.
 DEFAULT_RETRIES = 3
@@ -65,7 +65,7 @@ def training_flops(depth: int, image_size: int, num_classes: int = 7, dense_unit
     >>> training_flops(2, 32)
     7895424
     """
-    from .model import REPORT_FILTERS, REPORT_PADDING, feature_map_sizes
+    from fer_utils.models.report_cnn import REPORT_FILTERS, REPORT_PADDING, feature_map_sizes
 
     sides = feature_map_sizes(depth, image_size)  # raises ConfigError where the map collapses
     flops, side, channels = 0, int(image_size), 3
@@ -99,7 +99,9 @@ class Busy(Exception):
 def _dataset(data_path, image_size, cache_dir):
     key = (str(data_path), int(image_size), cache_dir)
     if key not in _DATA:
-        from . import backend, datasets, paths
+        from fer_utils.training import backend
+        from fer_utils.data import datasets
+        from fer_utils import paths
 
         backend.quiet()
         if cache_dir:
@@ -111,7 +113,7 @@ def _dataset(data_path, image_size, cache_dir):
 
 def lock_busy(run_dir: Path) -> bool:
     """Whether another process holds the run's training lock right now."""
-    from .rundir import LOCK
+    from fer_utils.training.rundir import LOCK
 
     lock = Path(run_dir) / LOCK
     if not lock.exists():
@@ -127,7 +129,7 @@ def lock_busy(run_dir: Path) -> bool:
 
 def run_complete(run_dir: Path, spec: dict) -> bool:
     """Every epoch trained and every kept epoch evaluated: nothing to do, no data needed."""
-    from .rundir import read_history, read_metrics
+    from fer_utils.training.rundir import read_history, read_metrics
 
     if len(read_history(run_dir)) < spec["epochs"]:
         return False
@@ -170,8 +172,8 @@ def train_one(spec: dict, *, data_path, image_size: int, store_root, cache_dir=N
     ``emit(line)`` receives train_run's log lines (one per finished epoch); ``wait``: when
     another process holds the run's lock, wait for it (True) or raise :class:`Busy`.
     """
-    from .config import RunConfig
-    from .runs import RunStore
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.store import RunStore
 
     problem = store_problem(store_root)
     if problem:
@@ -384,7 +386,7 @@ def train_plan(plan: dict, *, data_path, image_size: int, store_root=None, worke
     "runs_trained", "epochs_trained", "epochs_total", "seconds", "engine", "workers",
     "dashboard", "stopped", "results", "epoch_times"}``.
     """
-    from . import paths
+    from fer_utils import paths
 
     store_root = Path(store_root if store_root is not None else paths.RUNS_DIR).resolve()
     store_root.mkdir(parents=True, exist_ok=True)
@@ -441,7 +443,7 @@ def _sequential(todo, bar, summary, task, data, deadline):
 def _on_dask(todo, bar, summary, task, deadline, *, workers, scheduler, gpus, workers_per_gpu, threads, retries):
     from distributed import Client, as_completed
 
-    from . import paths
+    from fer_utils import paths
 
     cluster = None
     if scheduler:

@@ -1,7 +1,7 @@
 """One reader for a folder or a zip: sorted relative posix paths, and a way to read them.
 
-The data loader (:mod:`fer_utils.datasets`, with :mod:`fer_utils.layouts`) and the sorting
-step (:mod:`fer_utils.organize`) both see their input through :class:`Source`, so a zip and the
+The data loader (:mod:`fer_utils.data.datasets`, with :mod:`fer_utils.data.layouts`) and the sorting
+step (:mod:`fer_utils.apply.organize`) both see their input through :class:`Source`, so a zip and the
 folder it was made from look the same to them, and the awkward cases are handled once:
 
 * hidden files and folders, ``__MACOSX`` resource forks, ``Thumbs.db`` are not data;
@@ -26,7 +26,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from .errors import DataError, FerError
+from fer_utils.errors import DataError, FerError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 

@@ -6,9 +6,9 @@ of a longer run ARE the E-epoch run, and a run resumed from its checkpoint conti
 as if it had never stopped. (On CPU; TensorFlow's op determinism is switched on.)
 
 Files. A run directory's files (config, history, checkpoint, kept models, metrics) are named,
-written and read by :mod:`fer_utils.rundir` only; this module trains. Each file is written
+written and read by :mod:`fer_utils.training.rundir` only; this module trains. Each file is written
 atomically; an epoch ends in three steps (next checkpoint, history row, commit: see
-:func:`fer_utils.rundir.save_checkpoint`), so a kill at any instant leaves a run that resumes
+:func:`fer_utils.training.rundir.save_checkpoint`), so a kill at any instant leaves a run that resumes
 with no gap and no duplicate epoch. A call that fails before its
 first epoch finishes removes the run folder if (and only if) that call created it.
 """
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rundir
-from .atomic import atomic_save_model
-from .config import RunConfig
-from .datasets import Dataset, stratified_split
-from .errors import ConfigError, RunStoreError
-from .rundir import HISTORY_COLUMNS, read_history  # noqa: F401  (re-exported: the history's columns and reader)
+from fer_utils.training import rundir
+from fer_utils.atomic import atomic_save_model
+from fer_utils.training.config import RunConfig
+from fer_utils.data.datasets import Dataset, stratified_split
+from fer_utils.errors import ConfigError, RunStoreError
+from fer_utils.training.rundir import HISTORY_COLUMNS, read_history  # noqa: F401  (re-exported: the history's columns and reader)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -87,7 +87,7 @@ def evaluate(model, x, y, class_names, batch_size=256) -> dict:
     """Loss, accuracy, confusion matrix (rows = true class) and per-class accuracy.
 
     The loss is the cross-entropy taken from the logits (in float64), as training takes it
-    (:func:`fer_utils.model.softmax_crossentropy`), so a confidently wrong model's loss is not
+    (:func:`fer_utils.models.report_cnn.softmax_crossentropy`), so a confidently wrong model's loss is not
     capped by clipping its probabilities; a model without the report's ``predictions`` Dense
     layer falls back to the probabilities, clipped at 1e-7."""
     import keras
@@ -138,7 +138,7 @@ def train_run(
     counts whose model is kept (``model-eNNNN.keras``) and evaluated on the test split, e.g.
     every row of Table 2. ``stop_after`` (tests only) stops after that many new epochs.
     """
-    from .model import feature_map_sizes
+    from fer_utils.models.report_cnn import feature_map_sizes
 
     # Everything that can be checked is checked before the run folder exists.
     if data.fingerprint != cfg.data:
@@ -166,8 +166,8 @@ def train_run(
 
 
 def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after):
-    from . import backend
-    from .model import augmentation_layer, build_model
+    from fer_utils.training import backend
+    from fer_utils.models.report_cnn import augmentation_layer, build_model
 
     keep = sorted({int(e) for e in keep_epochs if int(e) <= epochs} | {int(epochs)})
     with rundir.locked(run_dir):
@@ -242,7 +242,7 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after):
 
 def git_commit(folder=None) -> str:
     """The commit of the project checkout (``folder``, default the project's), "+ dirty" noted."""
-    from . import paths
+    from fer_utils import paths
 
     folder = Path(folder) if folder is not None else paths.PROJECT_DIR
     try:
@@ -265,7 +265,7 @@ def trained_with() -> dict:
 
     import keras
 
-    from . import backend
+    from fer_utils.training import backend
 
     info = {"backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version(),
             "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs", "commit": git_commit()}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
-from .atomic import temp_path_for
-from .config import TABLE_FACTOR_LABEL
+from fer_utils import paths
+from fer_utils.atomic import temp_path_for
+from fer_utils.training.config import TABLE_FACTOR_LABEL
 
 
 def _plt():
@@ -58,7 +58,7 @@ def _value_label(table: int, v) -> str:
 def plot_curves(result, save: str | None = None):
     """Loss (left) and accuracy (right) over epochs, train solid and validation dashed, one
     colour per row of the table (mean over seeds)."""
-    from .experiments import curves
+    from fer_utils.study.experiments import curves
 
     plt = _plt()
     df = curves(result)
@@ -90,7 +90,7 @@ def plot_curves(result, save: str | None = None):
 def figure12(result, save: str | None = "figure12"):
     """The report's Figure 12: for each batch size, training and validation loss over epochs
     (left, a1..e1) and accuracy (right, a2..e2)."""
-    from .experiments import curves
+    from fer_utils.study.experiments import curves
 
     plt = _plt()
     df = curves(result)
@@ -128,8 +128,8 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
     accuracy (dots; the test split itself under the report's protocol, held-out faces under
     ``holdout``), the mean over seeds (black bar), under ``holdout`` the test accuracy
     (mean ± std, orange), and the report's published Val_accuracy (grey cross). The value the
-    selection rule picked is marked under its tick. ``results``: :func:`fer_utils.experiments.load_results`."""
-    from .experiments import grid_label, published_row, same_value
+    selection rule picked is marked under its tick. ``results``: :func:`fer_utils.study.experiments.load_results`."""
+    from fer_utils.study.experiments import grid_label, published_row, same_value
 
     plt = _plt()
     tables = sorted(results)
@@ -192,7 +192,7 @@ def confusion_heatmap(confusion, class_names, title="Confusion matrix (rows: tru
 
 def confusion_pair(results, titles, save: str | None = None, folder=None):
     """Two (or more) confusion matrices side by side, each normalised by true class, on one colour
-    scale: ``results`` are :func:`fer_utils.evaluate.evaluate` dicts (``confusion``,
+    scale: ``results`` are :func:`fer_utils.apply.evaluate.evaluate` dicts (``confusion``,
     ``confusion_rows``, ``confusion_cols``); ``titles`` one per result."""
     import seaborn as sns
 
@@ -217,7 +217,7 @@ def confusion_pair(results, titles, save: str | None = None, folder=None):
 
 
 def beyond_cost_curve(runs, goal: float | None = 0.875, save: str | None = None, folder=None):
-    """Accuracy against training cost for the beyond runs (:func:`fer_utils.best_model.beyond_runs`):
+    """Accuracy against training cost for the beyond runs (:func:`fer_utils.apply.choose.beyond_runs`):
     test accuracy with its 95% interval, test mean class accuracy and holdout accuracy against
     the epochs trained (each run a full schedule of its own length), one point per run; the
     hours each took are written beside its test point. ``goal``: a dashed line (None: none)."""
@@ -267,8 +267,8 @@ def organize_contact_sheets(output, per_sheet: int = 16, *, thumb: int = 96) -> 
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from .atomic import atomic_write_bytes, atomic_write_json
-    from .organize import SHEETS_DIR, read_predictions
+    from fer_utils.atomic import atomic_write_bytes, atomic_write_json
+    from fer_utils.apply.organize import SHEETS_DIR, read_predictions
 
     output = Path(output)
     record_path = output / ".organize-sheets.json"
@@ -330,9 +330,9 @@ def synthetic_contact_sheet(root, out_png=None, per_class: int = 10, seed: int =
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from .errors import DataError
-    from .layouts import CLASS_NAMES
-    from .synthetic import sheet_title
+    from fer_utils.errors import DataError
+    from fer_utils.data.layouts import CLASS_NAMES
+    from fer_utils.data.synthetic import sheet_title
 
     root = Path(root)
     out_png = Path(out_png) if out_png is not None else Path(paths.FIGURES_DIR) / "synthetic_contact_sheet.png"

@@ -1,6 +1,6 @@
 """Is each element of the beyond recipe worth keeping? One-factor ablations on the HOLDOUT.
 
-Each variant is the recipe (:class:`~fer_utils.beyond.BeyondConfig`) with one element switched
+Each variant is the recipe (:class:`~fer_utils.models.resnet.BeyondConfig`) with one element switched
 off (:data:`VARIANTS`), trained from the same seed, so every variant holds out the same faces
 of train. Test is never scored here (``train_beyond(score_test=False)``): choosing the recipe
 is selection, and selection is on held-out data.
@@ -11,7 +11,7 @@ Each trained variant is scored on three views of the same holdout faces:
 ``gray``      grayscale (luminance in all three channels)
 ``gray48``    grayscale at FER2013's 48x48, scaled back up to the model's side (bilinear)
 
-(:func:`fer_utils.evaluate.view`, also ``fer evaluate --view``.)
+(:func:`fer_utils.apply.evaluate.view`, also ``fer evaluate --view``.)
 
 The last two stand in for "faces of other origins" (posed, grayscale, low resolution) that we
 cannot train or test on here; they measure what the gray/low-resolution augmentation is for,
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .atomic import atomic_write_json
-from .errors import ConfigError
-from .evaluate import VIEWS, score, view
+from fer_utils.atomic import atomic_write_json
+from fer_utils.errors import ConfigError
+from fer_utils.apply.evaluate import VIEWS, score, view
 
 #: name -> the recipe's changes. ``baseline`` is the recipe as it stands.
 VARIANTS: dict[str, dict] = {
@@ -52,11 +52,11 @@ def run_ablation(data, out_dir, base, variants=tuple(VARIANTS), *, verbose: bool
     """Train each variant of ``base`` into ``out_dir/<variant>`` (resuming; a finished one is not
     trained again), score it on the holdout views, compare it with ``baseline``; write
     ``out_dir/ablation.json`` and return it."""
-    from .beyond_train import predict_probs, train_beyond
-    from .datasets import stratified_split
-    from .model import load_model
-    from .rundir import model_file
-    from .stats import contingency, mcnemar, paired_bootstrap
+    from fer_utils.training.beyond_train import predict_probs, train_beyond
+    from fer_utils.data.datasets import stratified_split
+    from fer_utils.models.report_cnn import load_model
+    from fer_utils.training.rundir import model_file
+    from fer_utils.stats import contingency, mcnemar, paired_bootstrap
 
     out_dir = Path(out_dir)
     names = check_variants(variants)

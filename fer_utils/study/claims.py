@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import METRIC_COLUMNS, PROFILES, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
-from .experiments import TableResult, published_row, report_equivalent, same_value
+from fer_utils.training.config import METRIC_COLUMNS, PROFILES, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
+from fer_utils.study.experiments import TableResult, published_row, report_equivalent, same_value
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"
 
@@ -259,7 +259,7 @@ def collapse_counts(path=None) -> str:
     (``python benchmarks/bench_backends.py``), as one sentence; "" where that file is absent."""
     import json
 
-    from . import paths
+    from fer_utils import paths
 
     p = Path(path) if path else paths.PROJECT_DIR / "benchmarks" / "backends.json"
     try:

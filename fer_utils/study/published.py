@@ -11,7 +11,7 @@ results folder, restricted to numbers::
     tables.png                     the tables per seed, drawn from these numbers (:func:`draw_figure`)
 
 No models, no images, no image file names: :func:`publish` refuses a metrics file that names an
-image. Because the layout is a results folder's, :func:`fer_utils.experiments.load_results`
+image. Because the layout is a results folder's, :func:`fer_utils.study.experiments.load_results`
 reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
 real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`,
 then :func:`draw_figure`.
@@ -23,8 +23,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .errors import FerError
+from fer_utils.atomic import atomic_write_bytes, atomic_write_json
+from fer_utils.errors import FerError
 
 INDEX = "published.json"
 FIGURE = "tables.png"
@@ -59,7 +59,7 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     runs, keeps the earlier ones, and merges a run published before (:func:`_merged_run`), so it
     never drops a number and touches no file it did not write.
     """
-    from .experiments import manifest_path, read_manifest, tables_dir
+    from fer_utils.study.experiments import manifest_path, read_manifest, tables_dir
 
     results_dir, dest = Path(results_dir), Path(dest)
     src_tables = tables_dir(profile, results_dir)
@@ -173,7 +173,7 @@ def _check_keeps_rows(dest: Path, profile: str, table: int, man: dict) -> None:
     row of the old one: more seeds of Table 3 trained in a fresh store would otherwise drop the
     seeds published before. The way to add seeds is one store that holds them all; a finished
     published run is a finished run there (copied into ``runs/``, ``fer tables`` trains nothing of it)."""
-    from .experiments import read_manifest
+    from fer_utils.study.experiments import read_manifest
 
     old = read_manifest(profile, table, dest)
     if old is None:
@@ -200,12 +200,12 @@ def figure_digest(results: dict) -> str:
 
 
 def draw_figure(published_dir) -> Path:
-    """(Re)draw ``published_dir/tables.png`` (:func:`fer_utils.figures.tables_by_seed`) from the
+    """(Re)draw ``published_dir/tables.png`` (:func:`fer_utils.study.figures.tables_by_seed`) from the
     folder's own numbers and record in its index which numbers it shows (:func:`figure_digest`)."""
     import matplotlib.pyplot as plt
 
-    from .experiments import load_results
-    from .figures import save_figure, tables_by_seed
+    from fer_utils.study.experiments import load_results
+    from fer_utils.study.figures import save_figure, tables_by_seed
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
@@ -221,11 +221,11 @@ def draw_figure(published_dir) -> Path:
 
 
 def as_results_dir(published_dir) -> Path:
-    """The published folder as a ``results_dir`` for :func:`fer_utils.experiments.load_results`
+    """The published folder as a ``results_dir`` for :func:`fer_utils.study.experiments.load_results`
     and the report (same layout), after checking it is one."""
     d = Path(published_dir)
     if not (d / INDEX).exists():
-        raise PublishError(f"{d}: not a published folder (no {INDEX}); expected e.g. published/full-holdout/ made by fer_utils.published.publish")
+        raise PublishError(f"{d}: not a published folder (no {INDEX}); expected e.g. published/full-holdout/ made by fer_utils.study.published.publish")
     return d
 
 
@@ -237,9 +237,9 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
     """The real-data tables of a published folder as markdown (the README's format): one table
     per manifest, mean ± std over seeds, the report's Val_accuracy beside ours, the picks, and
     where the runs were trained."""
-    from .claims import fmt_mean_std
-    from .config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
-    from .experiments import grid_label, load_results, published_row, same_value
+    from fer_utils.study.claims import fmt_mean_std
+    from fer_utils.training.config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
+    from fer_utils.study.experiments import grid_label, load_results, published_row, same_value
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
@@ -269,12 +269,12 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
 
 
 def claims_markdown(published_dir, profile: str | None = None) -> str:
-    """The report's claims checked on a published folder's tables (:func:`fer_utils.claims.claims`),
+    """The report's claims checked on a published folder's tables (:func:`fer_utils.study.claims.claims`),
     as the README's markdown table: our verdict beside the verdict on the report's own numbers.
     A claim whose table is not published says "not testable here"."""
-    from .claims import claims
-    from .experiments import load_results
-    from .report import final_model
+    from fer_utils.study.claims import claims
+    from fer_utils.study.experiments import load_results
+    from fer_utils.study.report import final_model
 
     d = as_results_dir(published_dir)
     profile = profile or profile_of(d)

@@ -2,9 +2,9 @@
 HTML pieces of the report notebook.
 
 The report notebook (``notebooks/06_report.ipynb``) reads only the table manifests and the run
-store (it trains nothing) and calls the functions here and in :mod:`fer_utils.claims` (the
+store (it trains nothing) and calls the functions here and in :mod:`fer_utils.study.claims` (the
 checked claims). Executing and exporting it (papermill, HTML, PDF) is
-:func:`fer_utils.notebooks.export_report`'s job.
+:func:`fer_utils.study.notebooks.export_report`'s job.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim, claims_summary, fmt_mean_std, mean_std, picked_by, report_vs_ours
-from .config import PROFILES, RAF_DB_TRAIN, TABLE_FACTOR_LABEL
-from .experiments import TABLE_NOTEBOOKS, TABLES, final_value, same_value
-from .train import git_commit
+from fer_utils.study.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim, claims_summary, fmt_mean_std, mean_std, picked_by, report_vs_ours
+from fer_utils.training.config import PROFILES, RAF_DB_TRAIN, TABLE_FACTOR_LABEL
+from fer_utils.study.experiments import TABLE_NOTEBOOKS, TABLES, final_value, same_value
+from fer_utils.training.trainer import git_commit
 
 # ---------------------------------------------------------------------------------------------
 # What the experiment notebooks left behind
@@ -71,7 +71,7 @@ _TABLE_CSS = [
 
 
 def styled_comparison(result):
-    """:func:`~fer_utils.claims.report_vs_ours` styled: the report's rows grey, ours bold,
+    """:func:`~fer_utils.study.claims.report_vs_ours` styled: the report's rows grey, ours bold,
     differences small; the report's chosen row shaded blue, the row our rule picks yellow."""
     df = report_vs_ours(result)
     st = df.style.set_table_styles(_TABLE_CSS + [
@@ -320,7 +320,7 @@ def provenance(results: dict, results_dir=None) -> dict:
     """Profile, data, seeds, selection, versions, machine, git commit, as ``{label: text}``.
     ``results_dir``: the results folder read, when it is not the project's (e.g. published
     runs; where each run was trained is in :func:`run_times`)."""
-    from . import backend
+    from fer_utils.training import backend
 
     backend.quiet()
     man = next(iter(results.values())).manifest if results else {}
@@ -389,9 +389,9 @@ def run_times(results: dict) -> pd.DataFrame:
 def sorting_section(output) -> dict | None:
     """What notebook 05 / ``fer organize`` left in ``output``: faces per folder, the contact
     sheets, the infant check (UTKFace names), and which model sorted. None when nothing was sorted."""
-    from .best_model import read_sorted_by
-    from .organize import read_predictions
-    from .utkface import infant_check, infant_sentence
+    from fer_utils.apply.choose import read_sorted_by
+    from fer_utils.apply.organize import read_predictions
+    from fer_utils.data.utkface import infant_check, infant_sentence
 
     output = Path(output)
     if not (output / "predictions.csv").exists():
@@ -411,7 +411,7 @@ def sorting_section(output) -> dict | None:
 def beyond_summary(results_dir=None) -> pd.DataFrame | None:
     """One row per finished beyond run (results/beyond/): holdout and test accuracy, the test
     interval, mean class accuracy, flip TTA, cost. None when there is none."""
-    from .best_model import beyond_runs
+    from fer_utils.apply.choose import beyond_runs
 
     rows = []
     for r in beyond_runs(results_dir):

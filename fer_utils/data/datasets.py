@@ -1,7 +1,7 @@
 """Decode a labelled data set (RAF-DB or the synthetic stand-in) into uint8 arrays, with a cache.
 
-Where the files are is :mod:`fer_utils.sources` (a folder or a zip) and which label each gets is
-:mod:`fer_utils.layouts` (the three RAF-DB layouts, and a plain tree of class folders when one
+Where the files are is :mod:`fer_utils.data.sources` (a folder or a zip) and which label each gets is
+:mod:`fer_utils.data.layouts` (the three RAF-DB layouts, and a plain tree of class folders when one
 split is asked for); this module decodes them and keeps the result.
 
 Images are decoded to RGB (grayscale, palette, RGBA, CMYK and 16-bit inputs are converted the
@@ -30,8 +30,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .errors import DataError
-from .layouts import (  # noqa: F401 - re-exported: the names every other module imports from here
+from fer_utils.errors import DataError
+from fer_utils.data.layouts import (  # noqa: F401 - re-exported: the names every other module imports from here
     CLASS_ALIASES,
     CLASS_NAMES,
     LAYOUT_HELP,
@@ -41,8 +41,8 @@ from .layouts import (  # noqa: F401 - re-exported: the names every other module
     canonical_class,
     detect,
 )
-from .progress import progress_bar
-from .sources import IMAGE_SUFFIXES, Source, ignored_path  # noqa: F401 - re-exported
+from fer_utils.progress import progress_bar
+from fer_utils.data.sources import IMAGE_SUFFIXES, Source, ignored_path  # noqa: F401 - re-exported
 
 DEFAULT_IMAGE_SIZE = 128
 CACHE_VERSION = 2  # 2: one-split loads and the plain class-folder tree
@@ -251,7 +251,7 @@ def load(
     splits = SPLITS if split is None else (split,)
     try:
         key = hashlib.sha1(f"v{CACHE_VERSION}:{source.fingerprint()}:{image_size}:{on_error}:{split}".encode()).hexdigest()[:20]
-        from . import paths
+        from fer_utils import paths
 
         cache_dir = Path(paths.CACHE_DIR) / key
         if cache and (cache_dir / "meta.json").exists():

@@ -1,4 +1,4 @@
-"""OUTPUT's bookkeeping for :mod:`fer_utils.organize`: the journal a resumed run reads, the
+"""OUTPUT's bookkeeping for :mod:`fer_utils.apply.organize`: the journal a resumed run reads, the
 state that ties OUTPUT to one model and its settings, copies that never overwrite another file,
 and CSVs rewritten only when their bytes change (so a second run leaves OUTPUT untouched).
 """
@@ -11,15 +11,15 @@ import json
 import os
 from pathlib import Path, PurePosixPath
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .errors import FerError
+from fer_utils.atomic import atomic_write_bytes, atomic_write_json
+from fer_utils.errors import FerError
 
 PREDICTIONS_CSV = "predictions.csv"
 ERRORS_CSV = "errors.csv"
 JOURNAL = ".organize-journal.csv"
 STATE = ".organize-state.json"
 UNCERTAIN_DIR = "_uncertain"
-SHEETS_DIR = "_sheets"  # contact sheets (fer_utils.figures), under OUTPUT like everything else
+SHEETS_DIR = "_sheets"  # contact sheets (fer_utils.study.figures), under OUTPUT like everything else
 
 
 # --------------------------------------------------------------------------------------------

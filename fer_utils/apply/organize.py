@@ -24,11 +24,11 @@ Output layout::
     OUTPUT/_uncertain/<Emotion>/<path inside INPUT>  confidence below ``min_confidence``
     OUTPUT/predictions.csv   source, destination, predicted, confidence, one column per class
     OUTPUT/errors.csv        source, reason (files that are not images, or could not be read or decoded)
-    OUTPUT/_sheets/<Emotion>.png  contact sheets (:func:`fer_utils.figures.organize_contact_sheets`)
+    OUTPUT/_sheets/<Emotion>.png  contact sheets (:func:`fer_utils.study.figures.organize_contact_sheets`)
     OUTPUT/.organize-journal.csv  per-batch journal (what resuming reads)
     OUTPUT/.organize-state.json   model and settings the journal belongs to
 
-Images are decoded exactly as for training (:func:`fer_utils.datasets.decode_image`: RGB,
+Images are decoded exactly as for training (:func:`fer_utils.data.datasets.decode_image`: RGB,
 NEAREST resize to the model's input size; luminance for a model with one input channel), not with the report's ``cv2.imread`` (BGR) and
 PIL's default (bicubic) resize, so the model sees faces the way it was trained on them.
 """
@@ -47,10 +47,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .atomic import atomic_write_text
-from .datasets import CLASS_NAMES, decode_image
-from .errors import ConfigError, DataError, FerError
-from .organize_io import (  # noqa: F401 - the file names are part of organize's interface too
+from fer_utils.atomic import atomic_write_text
+from fer_utils.data.datasets import CLASS_NAMES, decode_image
+from fer_utils.errors import ConfigError, DataError, FerError
+from fer_utils.apply.organize_io import (  # noqa: F401 - the file names are part of organize's interface too
     ERRORS_CSV,
     JOURNAL,
     PREDICTIONS_CSV,
@@ -68,8 +68,8 @@ from .organize_io import (  # noqa: F401 - the file names are part of organize's
     was_renamed,
     write_csv,
 )
-from .progress import progress_bar
-from .sources import IMAGE_SUFFIXES, Source, check_output_folder, is_image, write_error
+from fer_utils.progress import progress_bar
+from fer_utils.data.sources import IMAGE_SUFFIXES, Source, check_output_folder, is_image, write_error
 
 #: Probabilities are written with this many decimals; the journal keeps them as text, so a
 #: resumed or repeated run rebuilds ``predictions.csv`` byte for byte.
@@ -83,7 +83,7 @@ STATE_VERSION = 1
 
 def _resolve_model(model, class_names):
     if isinstance(model, (str, os.PathLike)):
-        from .model import load_model
+        from fer_utils.models.report_cnn import load_model
 
         try:
             model, loaded = load_model(model, compile=False)
@@ -179,7 +179,7 @@ def _decode(data: bytes, size: int, name: str, detect_faces: bool, channels: int
         return decode_image(data, size, name, channels=channels)
     from PIL import Image
 
-    from .datasets import to_channels
+    from fer_utils.data.datasets import to_channels
 
     full = decode_image(data, None, name)
     box = largest_face(full)
@@ -248,7 +248,7 @@ def organize(
     ----------
     input : path
         Folder (walked recursively) or .zip. Files with an image suffix
-        (:data:`~fer_utils.datasets.IMAGE_SUFFIXES`) are inputs; hidden files are ignored.
+        (:data:`~fer_utils.data.datasets.IMAGE_SUFFIXES`) are inputs; hidden files are ignored.
         Never modified.
     output : path
         Created if needed. Sorting into it again resumes (or, when finished, changes nothing).

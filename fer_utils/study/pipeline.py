@@ -2,7 +2,7 @@
 
 :func:`run_study` reads top-down as the pipeline: it checks every argument and the destination
 first (nothing is trained or written before they pass), trains the plan through the engine
-(:func:`fer_utils.engine.train_plan`: sequentially, or on Dask workers), then executes the
+(:func:`fer_utils.training.engine.train_plan`: sequentially, or on Dask workers), then executes the
 notebooks, which find every epoch done and train nothing, and exports the report. Under
 ``chain="selected"`` a table's runs depend on the earlier tables' picks, so it trains and
 executes table by table. :func:`run_tables` is the same without Jupyter: it trains and prints
@@ -16,10 +16,10 @@ import os
 import time
 from pathlib import Path
 
-from . import paths
-from .config import BEYOND_NOTEBOOKS, SELECTIONS, STUDY_NOTEBOOKS, get_profile
-from .errors import ConfigError, DataError, FerError
-from .experiments import CHAINS, TABLE_NOTEBOOKS, TABLES, check_seeds, faces_for, plan, run_table, setup
+from fer_utils import paths
+from fer_utils.training.config import BEYOND_NOTEBOOKS, SELECTIONS, STUDY_NOTEBOOKS, get_profile
+from fer_utils.errors import ConfigError, DataError, FerError
+from fer_utils.study.experiments import CHAINS, TABLE_NOTEBOOKS, TABLES, check_seeds, faces_for, plan, run_table, setup
 
 #: Every notebook a study can run, in order; a profile runs its own list (``Profile.notebooks``).
 NOTEBOOKS = BEYOND_NOTEBOOKS
@@ -35,7 +35,7 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
     """Every argument of a study, checked once (one-line errors naming the argument and the fix).
 
     ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
-    from .engine import check_scheduler
+    from fer_utils.training.engine import check_scheduler
 
     prof = get_profile(profile)
     if seeds is not None:
@@ -121,15 +121,15 @@ def print_plan(p: dict, as_json: bool = False) -> None:
         print(f"  {r['run_id']}: tables {tables}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
     if p.get("beyond"):
         left = sum(b["to_train"] for b in p["beyond"])
-        print(f"and {len(p['beyond'])} beyond-model runs (fer_utils.beyond), {left} epochs still to train:")
+        print(f"and {len(p['beyond'])} beyond-model runs (fer_utils.models.resnet), {left} epochs still to train:")
         for b in p["beyond"]:
             print(f"  {b['run_id']}: seed {b['seed']}, {b['epochs']} epochs (have {b['done']}, train {b['to_train']})")
 
 
 def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict | None = None) -> None:
-    """Train the plan ``p`` through :func:`fer_utils.engine.train_plan`; ``engine``: its
+    """Train the plan ``p`` through :func:`fer_utils.training.engine.train_plan`; ``engine``: its
     ``gpus``, ``workers_per_gpu`` and ``threads`` (None values left to the engine's defaults)."""
-    from .engine import train_plan
+    from fer_utils.training.engine import train_plan
 
     if p["epochs_to_train"] == 0:
         return
@@ -150,14 +150,14 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     (results/report.html, .pdf). Returns 0.
 
     ``workers``/``scheduler``/``gpus``/``workers_per_gpu``/``threads``: how the engine trains
-    the plan (:func:`fer_utils.engine.train_plan`). Notebook 05 sorts with
-    :func:`fer_utils.best_model.best_model` (best holdout accuracy; never test).
+    the plan (:func:`fer_utils.training.engine.train_plan`). Notebook 05 sorts with
+    :func:`fer_utils.apply.choose.best_model` (best holdout accuracy; never test).
 
     A failing notebook stops the chain and raises :class:`~fer_utils.errors.NotebookError`; its
     executed copy is kept as ``<name>.failed.ipynb`` and the earlier good copy is untouched.
     ``plan_only``: print what would be trained (``as_json``: as JSON), train nothing.
     """
-    from .notebooks import execute, export_report
+    from fer_utils.study.notebooks import execute, export_report
 
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
                            gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler)
@@ -170,7 +170,7 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     if plan_only:
         p = plan(exp, tables=tuple(tables) or TABLES)
         if "07_beyond" in todo or "05_organize" in todo:
-            from .best_model import beyond_plan
+            from fer_utils.apply.choose import beyond_plan
 
             beyond = beyond_plan(profile=profile, data_path=exp.data_path, seeds=exp.seeds, data=exp.data)
             if beyond:
@@ -184,7 +184,7 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     if chain == "report":  # every run is known in advance: train them all first, longest first
         _train(exp, plan(exp, tables=tuple(tables), final=needs_final), workers, scheduler, engine=engine)
     if "07_beyond" in todo or "05_organize" in todo:  # the beyond model may sort, so before 05
-        from .best_model import train_beyond_runs
+        from fer_utils.apply.choose import train_beyond_runs
 
         train_beyond_runs(profile=profile, data_path=data_path, seeds=exp.seeds)
     for name in todo:
@@ -198,7 +198,7 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
             if faces is None:
                 print(f"== {name}: skipped (no unlabelled faces: neither {data_path}/unlabelled nor {paths.SHARED_DATA}/utkface-sample.zip)")
                 continue
-            from .best_model import best_model
+            from fer_utils.apply.choose import best_model
 
             p.update(faces=faces, model_path=str(best_model(profile)["path"]), output=str(paths.RESULTS_DIR / "organized"))
         if name == "06_report":
@@ -237,8 +237,8 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
     """Train Tables 1-4 (or ``tables``) without Jupyter and print each beside the report's, as
     the experiment notebooks do; the table manifests are written, so ``fer report`` can then
     assemble the report from the run store. Ends with a ``RESULT`` line. Returns 0."""
-    from .claims import report_vs_ours, said_vs_got
-    from .report import final_model, final_protocol_note, test_columns_table
+    from fer_utils.study.claims import report_vs_ours, said_vs_got
+    from fer_utils.study.report import final_model, final_protocol_note, test_columns_table
 
     tables = check_tables(tables)
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
@@ -280,9 +280,9 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
 def report_study(*, profile: str = "demo", results_dir=None, dest=None, show_code: bool = False) -> dict:
     """Check, then export the report of ``profile`` from ``results_dir`` (default the project's
     results/; e.g. a published folder of small files) into ``dest`` (default results/)."""
-    from .experiments import load_results, tables_dir
-    from .notebooks import export_report
-    from .report import missing_tables_message
+    from fer_utils.study.experiments import load_results, tables_dir
+    from fer_utils.study.notebooks import export_report
+    from fer_utils.study.report import missing_tables_message
 
     get_profile(profile)
     if results_dir is not None:

@@ -74,8 +74,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .faces_draw import (  # noqa: F401 - re-exported: the generator's settings, in one place
+from fer_utils.errors import ConfigError, DataError
+from fer_utils.data.faces_draw import (  # noqa: F401 - re-exported: the generator's settings, in one place
     GENERATOR_VERSION,
     GRAYSCALE_SHARE,
     IMAGE_SIZE,
@@ -88,9 +88,9 @@ from .faces_draw import (  # noqa: F401 - re-exported: the generator's settings,
     WEAK_SHARE,
     render,
 )
-from .layouts import CLASS_NAMES, SYNTHETIC_MARKER
-from .progress import progress_bar
-from .sources import check_output_folder, write_error
+from fer_utils.data.layouts import CLASS_NAMES, SYNTHETIC_MARKER
+from fer_utils.progress import progress_bar
+from fer_utils.data.sources import check_output_folder, write_error
 
 MANIFEST = "synthetic.json"
 TRUTH_CSV = "unlabelled_truth.csv"
@@ -319,12 +319,12 @@ def _readme(params: dict, counts: dict) -> str:
     )
     return f"""# SYNTHETIC data set: this is NOT RAF-DB
 
-These faces were drawn by `fer_utils.synthetic` (generator version {params['generator_version']})
+These faces were drawn by `fer_utils.data.synthetic` (generator version {params['generator_version']})
 so that the pipeline runs without the research-only RAF-DB. Numbers obtained on them test the
 code, not facial expression recognition; do not report them as RAF-DB results.
 
 Regenerate with `fer synth` or
-`python -c "from fer_utils.synthetic import generate; generate('<this folder>', n_train={params['n_train']}, n_test={params['n_test']}, n_unlabelled={params['n_unlabelled']}, seed={params['seed']})"`:
+`python -c "from fer_utils.data.synthetic import generate; generate('<this folder>', n_train={params['n_train']}, n_test={params['n_test']}, n_unlabelled={params['n_unlabelled']}, seed={params['seed']})"`:
 the same seed and sizes give byte-identical files.
 
 - seed: {params['seed']}
@@ -348,7 +348,7 @@ UTKFace-style names `age_gender_race_synthNNNNN.jpg.chip.jpg` (no label in the n
 
 
 # --------------------------------------------------------------------------------------------
-# Looking at it (the contact sheet itself is fer_utils.figures.synthetic_contact_sheet)
+# Looking at it (the contact sheet itself is fer_utils.study.figures.synthetic_contact_sheet)
 
 
 def sheet_title(root) -> str:

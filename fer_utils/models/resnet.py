@@ -1,5 +1,5 @@
 """Beyond the report: a small residual network and a modern recipe, from scratch, BESIDE the
-report's CNN (:mod:`fer_utils.model` is untouched).
+report's CNN (:mod:`fer_utils.models.report_cnn` is untouched).
 
 The network (:func:`build_beyond`): a 3x3 stem, then one stage per entry of ``widths``, each
 halving the side (the first block of a stage has stride 2 and a 1x1 projection shortcut),
@@ -7,7 +7,7 @@ halving the side (the first block of a stage has stride 2 and a 1x1 projection s
 average pooling, dropout, softmax. At 64x64 with widths (32, 64, 128, 256) and one block per
 stage: about 1.2M parameters and 0.1 GFLOP per image (forward; :func:`flops_per_image`).
 
-The recipe (:class:`BeyondConfig`, trained by :func:`fer_utils.beyond_train.train_beyond`):
+The recipe (:class:`BeyondConfig`, trained by :func:`fer_utils.training.beyond_train.train_beyond`):
 AdamW with a linear warm-up and cosine decay, label smoothing, MixUp or CutMix on half of the
 batches, class-balanced loss weights (inverse square root of the class frequency), and one
 augmentation layer inside the model (:class:`BeyondAugmentation`, active in training only):
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
-from .errors import ConfigError
-from .model import flops_per_image  # noqa: F401  (re-exported: the one layer-walking FLOP counter)
+from fer_utils.errors import ConfigError
+from fer_utils.models.report_cnn import flops_per_image  # noqa: F401  (re-exported: the one layer-walking FLOP counter)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class BeyondConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "BeyondConfig":
-        from .config import from_dict
+        from fer_utils.training.config import from_dict
 
         return from_dict(cls, {k: tuple(v) if k in ("widths", "blocks") else v for k, v in d.items()})
 
@@ -212,7 +212,7 @@ def build_beyond(cfg: BeyondConfig = BeyondConfig(), num_classes: int = 7, *, cl
                  augment: bool = True) -> keras.Model:
     """The residual network of ``cfg`` (uncompiled). Input: (S, S, channels) pixels in 0..255
     (uint8 or float: MixUp makes float batches); the first layer rescales to [0, 1]."""
-    from .datasets import CLASS_NAMES
+    from fer_utils.data.datasets import CLASS_NAMES
 
     if num_classes < 2:
         raise ConfigError(f"num_classes {num_classes}: expected 2 or more")

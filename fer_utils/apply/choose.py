@@ -1,9 +1,9 @@
 """The beyond runs beside the report's CNN, and the choice of the model that sorts faces.
 
-Beyond runs (:func:`fer_utils.beyond_train.train_beyond`) live in ``results/beyond/<run id>/``
+Beyond runs (:func:`fer_utils.training.beyond_train.train_beyond`) live in ``results/beyond/<run id>/``
 in the run-directory format (config.json, history.csv, metrics.json, model-eNNNN.keras); they
-are kept out of ``results/runs`` because :class:`~fer_utils.runs.RunStore` reads every folder
-there as a report-CNN run. A profile with ``beyond`` set (:data:`fer_utils.config.PROFILES`)
+are kept out of ``results/runs`` because :class:`~fer_utils.training.store.RunStore` reads every folder
+there as a report-CNN run. A profile with ``beyond`` set (:data:`fer_utils.training.config.PROFILES`)
 trains one beyond run per seed on its data (:func:`train_beyond_runs`).
 
 :func:`best_model` picks the model ``fer organize`` and notebook 05 sort with, by HOLDOUT
@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import paths, rundir
-from .atomic import atomic_write_json
-from .config import get_profile
-from .errors import ConfigError, FerError
+from fer_utils import paths
+
+from fer_utils.training import rundir
+from fer_utils.atomic import atomic_write_json
+from fer_utils.training.config import get_profile
+from fer_utils.errors import ConfigError, FerError
 
 SORTED_BY = "sorted_by.json"
 
@@ -30,11 +32,11 @@ def beyond_dir(results_dir=None) -> Path:
 
 
 def beyond_config(profile: str, seed: int = 0):
-    """The profile's :class:`~fer_utils.beyond.BeyondConfig` (with ``seed``), or None."""
+    """The profile's :class:`~fer_utils.models.resnet.BeyondConfig` (with ``seed``), or None."""
     prof = get_profile(profile)
     if not prof.beyond:
         return None
-    from . import beyond
+    from fer_utils.models import resnet as beyond
 
     presets = {"default": beyond.BeyondConfig(), "smoke": beyond.SMOKE}
     if prof.beyond not in presets:
@@ -47,8 +49,8 @@ def train_beyond_runs(*, profile: str, data_path, seeds=(0,), results_dir=None, 
     their folders. Nothing to do for a profile without ``beyond``."""
     if beyond_config(profile) is None:
         return []
-    from . import datasets
-    from .beyond_train import train_beyond
+    from fer_utils.data import datasets
+    from fer_utils.training.beyond_train import train_beyond
 
     cfg0 = beyond_config(profile)
     data = datasets.load(data_path, image_size=cfg0.image_size, verbose=verbose)
@@ -61,7 +63,7 @@ def train_beyond_runs(*, profile: str, data_path, seeds=(0,), results_dir=None, 
 
 def _beyond_run_dirs(profile: str, fingerprint: str, seeds, results_dir):
     """(config, run folder) of the profile's beyond run for each seed on the data ``fingerprint``."""
-    from .beyond_train import run_id
+    from fer_utils.training.beyond_train import run_id
 
     for seed in seeds or (0,):
         cfg = beyond_config(profile, seed)
@@ -75,7 +77,7 @@ def beyond_plan(*, profile: str, data_path, seeds=(0,), results_dir=None, data=N
     cfg0 = beyond_config(profile)
     if cfg0 is None:
         return []
-    from . import datasets
+    from fer_utils.data import datasets
 
     if data is None or data.image_size != cfg0.image_size:
         data = datasets.load(data_path, image_size=cfg0.image_size, verbose=verbose)
@@ -113,8 +115,8 @@ def beyond_runs(results_dir=None, *, profile: str | None = None, data: str | Non
 
 
 def _final_candidate(profile: str, results_dir=None) -> dict | None:
-    from .experiments import final_model_path
-    from .runs import load_run
+    from fer_utils.study.experiments import final_model_path
+    from fer_utils.training.store import load_run
 
     try:
         path = Path(final_model_path(profile, results_dir))
