@@ -83,7 +83,7 @@ def main() -> None:
         if a.get("determinism", True):
             backend.make_deterministic()  # as train_run does
         if pipeline == "memory":
-            from fer_utils.training.config import RunConfig  # noqa: F401  (train_run's own split)
+            from fer_utils.training.config import RunConfig  # noqa: F401  train_run's own split
 
             x_tr, y_tr, x_val, y_val = ds.x_train, ds.y_train, ds.x_test, ds.y_test
         else:

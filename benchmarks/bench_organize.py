@@ -138,7 +138,8 @@ def main() -> None:
         return
 
     from fer_utils.data.datasets import CLASS_NAMES
-    from fer_utils.models.report_cnn import build_model, load_model
+    from fer_utils.models.report_cnn import build_model
+    from fer_utils.models.registry import load_model
 
     if args.model:
         model, class_names = load_model(args.model, compile=False)

@@ -59,7 +59,7 @@ def main() -> None:
     from fer_utils.training.beyond_train import run_id, scores
     from fer_utils.training import rundir
     from fer_utils.apply.evaluate import score
-    from fer_utils.models.report_cnn import save_model
+    from fer_utils.models.registry import save_model
     from fer_utils.stats import wilson_interval
 
     out = Path(args.out)

@@ -99,12 +99,13 @@ def official_tree(tmp_path):
     return write_official_layout(tmp_path / "raf")
 
 
-def run_fer(*args, home: Path, timeout=1200):
-    """`fer ARGS` in a subprocess whose work root is ``home`` (paths are read at import)."""
+def run_fer(*args, home: Path, timeout=1200, env=None):
+    """`fer ARGS` in a subprocess whose work root is ``home`` (paths are read at import);
+    ``env``: more environment variables."""
     import subprocess
     import sys
 
-    env = dict(os.environ, FER_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, FER_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     env.pop("FER_CACHE", None)
     return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import write_report_layout
 from fer_utils.study import ablation
-from fer_utils.models import resnet as beyond
+from fer_utils.models.registry import preset
+from fer_utils.training.config import RunConfig
 from fer_utils.errors import ConfigError
 
 
@@ -30,7 +31,7 @@ def test_variants_are_checked_and_baseline_comes_first():
     with pytest.raises(ConfigError, match="no_dropout"):
         ablation.check_variants("no_mix,no_dropout")
     for changes in ablation.VARIANTS.values():
-        beyond.BeyondConfig().replace(**changes)  # every variant is a valid recipe
+        RunConfig(data="", model="resnet").replace(**changes)  # every variant is a valid recipe
 
 
 @pytest.mark.slow
@@ -40,7 +41,8 @@ def test_ablation_trains_each_variant_on_one_holdout_and_never_scores_test(tmp_p
     root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
     ds = datasets.load(root, image_size=32, progress=False, verbose=False)
     out = tmp_path / "abl"
-    r = ablation.run_ablation(ds, out, beyond.SMOKE.replace(epochs=1), ["no_mix"], verbose=False)
+    model, fields = preset("resnet-smoke")
+    r = ablation.run_ablation(ds, out, RunConfig(data="", model=model, **{**fields, "epochs": 1}), ["no_mix"], verbose=False)
     assert list(r["variants"]) == ["baseline", "no_mix"] and r["holdout_faces"] == 7
     assert json.loads((out / "ablation.json").read_text()) == json.loads(json.dumps(r))
     for name in ("baseline", "no_mix"):

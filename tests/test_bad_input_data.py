@@ -108,7 +108,8 @@ def copies(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    from fer_utils.models.report_cnn import build_model, save_model
+    from fer_utils.models.report_cnn import build_model
+    from fer_utils.models.registry import save_model
 
     path = tmp_path_factory.mktemp("model") / "model.keras"
     save_model(build_model(depth=2, input_size=32, seed=1), path)
@@ -507,7 +508,7 @@ def test_organize_corrupt_classes_json(tmp_path, capsys, model_path):  # traceba
 def test_organize_one_channel_model(tmp_path, capsys):  # traceback
     import keras
 
-    from fer_utils.models.report_cnn import save_model
+    from fer_utils.models.registry import save_model
 
     inp = keras.Input((16, 16, 1))
     x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inp))

@@ -1,33 +1,53 @@
-"""The beyond architecture and recipe: shapes, FLOPs, mixing, and a few real training steps."""
+"""The residual network (model ``resnet``) and its recipe: shapes, FLOPs, mixing, and a few real
+training steps through the one trainer."""
 
 from __future__ import annotations
-
-import json
 
 import keras
 import numpy as np
 import pytest
 from conftest import write_report_layout
 
-from fer_utils.models import resnet as beyond
 from fer_utils.errors import ConfigError
+from fer_utils.models import resnet as beyond
+from fer_utils.models.registry import preset
+from fer_utils.training.config import RunConfig
+
+
+def smoke(data="", **changes) -> RunConfig:
+    model, fields = preset("resnet-smoke")
+    return RunConfig(data=data, model=model, **{**fields, **changes})
 
 
 def test_config_checks_and_round_trip():
-    cfg = beyond.BeyondConfig(widths=(8, 16), blocks=(1, 2), image_size=32)
-    assert beyond.BeyondConfig.from_dict(cfg.to_dict()) == cfg
+    cfg = RunConfig(data="f", model="resnet", widths=(8, 16), blocks=(1, 2), image_size=32)
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg and cfg.widths == (8, 16) and cfg.selection == "holdout"
+    assert cfg.run_id.startswith("resnet-e60-b128-s0-holdout-")
     with pytest.raises(ConfigError, match="one entry per stage"):
-        beyond.BeyondConfig(widths=(8, 16), blocks=(1,))
-    with pytest.raises(ConfigError, match="unknown BeyondConfig keys"):
-        beyond.BeyondConfig.from_dict({"depth": 3})
+        RunConfig(data="f", model="resnet", widths=(8, 16), blocks=(1,))
+    with pytest.raises(ConfigError, match=r"unknown RunConfig keys \['depth'\] for model 'resnet'"):
+        RunConfig.from_dict({"data": "f", "model": "resnet", "depth": 3})
     with pytest.raises(ConfigError, match="balance"):
-        beyond.BeyondConfig(balance="oversample")
+        RunConfig(data="f", model="resnet", balance="oversample")
+    with pytest.raises(ConfigError, match="selection 'test': the resnet recipe selects on a held-out part"):
+        RunConfig(data="f", model="resnet", selection="test")
+    with pytest.raises(ConfigError, match="3 stages need at least 16 pixels"):
+        smoke(image_size=8)
+
+
+def test_a_legacy_beyond_config_reads_as_a_resnet_run():
+    old = {"beyond": {**smoke().recipe.to_dict(), "image_size": 32, "batch_size": 32, "lr": 0.002, "seed": 3,
+                      "val_fraction": 0.1, "model": "beyond_resnet"}, "data": "f", "model": "beyond_resnet"}
+    assert RunConfig.from_dict(old) == smoke(data="f", seed=3)
 
 
 def test_default_network_size_and_flops():
-    m = beyond.build_beyond(beyond.BeyondConfig())
+    cfg = RunConfig(data="", model="resnet")
+    m = beyond.build_resnet(cfg)
     assert m.count_params() == 1_232_231  # pinned: the figure quoted in the README/report
     assert beyond.flops_per_image(m) == 135_007_744
+    assert beyond.train_flops(cfg) == 3 * 135_007_744  # the engine's closed form agrees with the built model
+    assert beyond.train_flops(smoke()) == 3 * beyond.flops_per_image(beyond.build_resnet(smoke()))
     assert m.output_shape == (None, 7)
 
 
@@ -60,48 +80,55 @@ def test_augmentation_is_identity_at_inference_and_stays_in_range():
 
 @pytest.mark.slow
 def test_recipe_trains_saves_loads_and_evaluates(tmp_path):
-    from fer_utils.data import datasets
-    from fer_utils.training.beyond_train import train_beyond
     from fer_utils.apply.evaluate import evaluate
+    from fer_utils.data import datasets
+    from fer_utils.training.rundir import read_metrics
+    from fer_utils.training.trainer import train_run
 
     root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
     ds = datasets.load(root, image_size=32, progress=False, verbose=False)
-    cfg = beyond.SMOKE
+    cfg = smoke(data=ds.fingerprint)
     run = tmp_path / "run"
-    m = train_beyond(ds, run, cfg, verbose=False)
+    rows = train_run(run, cfg, ds, verbose=False)
     assert sorted(p.name for p in run.iterdir()) == [".lock", "config.json", "history.csv", "metrics.json", "model-e0002.keras", "model-e0002.keras.classes.json"]
-    assert len((run / "history.csv").read_text().splitlines()) == 3
+    assert len(rows) == 2 and len((run / "history.csv").read_text().splitlines()) == 3
+    m = read_metrics(run)
     ev = m["evaluations"]["2"]
     assert ev["test"]["n"] == 14 and len(ev["test"]["ci95"]) == 2 and ev["holdout"]["n"] == 7
-    assert m["cost"]["parameters"] > 0 and m["cost"]["flops_per_image"] > 0
+    assert m["cost"]["parameters"] > 0 and m["cost"]["flops_per_image"] > 0 and m["model"] == "resnet"
     # the saved model loads (custom layer registered) and scores the same test faces alike
     r = evaluate(run / "model-e0002.keras", root, tta="flip")
     assert r["accuracy"] == pytest.approx(ev["test_tta"]["accuracy"])
-    # a finished run is not trained again; a different config in the same folder is refused
-    again = train_beyond(ds, run, cfg, verbose=False)
-    assert again == json.loads((run / "metrics.json").read_text())
-    with pytest.raises(Exception, match="holds another configuration"):
-        train_beyond(ds, run, cfg.replace(seed=1), verbose=False)
+    # a finished run is not trained again; other epochs are refused; a different config in the same folder too
+    train_run(run, cfg, ds, verbose=False)
+    assert read_metrics(run) == m
+    with pytest.raises(ConfigError, match="trained to its recipe's 2 epochs"):
+        train_run(run, cfg, ds, 5, verbose=False)
+    with pytest.raises(Exception, match="holds a different configuration"):
+        train_run(run, cfg.replace(seed=1), ds, verbose=False)
 
 
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_history(tmp_path):
     from fer_utils.data import datasets
-    from fer_utils.training.beyond_train import train_beyond
+    from fer_utils.training.rundir import read_metrics
+    from fer_utils.training.trainer import train_run
 
     root = write_report_layout(tmp_path / "ds", per_class=(6, 2))
     ds = datasets.load(root, image_size=32, progress=False, verbose=False)
-    cfg = beyond.SMOKE.replace(epochs=3)
-    whole = train_beyond(ds, tmp_path / "whole", cfg, verbose=False)
+    cfg = smoke(data=ds.fingerprint, epochs=3)
+    train_run(tmp_path / "whole", cfg, ds, verbose=False)
     part = tmp_path / "part"
-    assert train_beyond(ds, part, cfg, verbose=False, stop_after=1) == {}  # what a kill after epoch 1 leaves
+    assert len(train_run(part, cfg, ds, verbose=False, stop_after=1)) == 1  # what a kill after epoch 1 leaves
     assert (part / "checkpoint.keras").exists() and len((part / "history.csv").read_text().splitlines()) == 2
-    resumed = train_beyond(ds, part, cfg, verbose=False)
+    assert read_metrics(part)["evaluations"] == {}
+    train_run(part, cfg, ds, verbose=False)
 
     def cols(run):
         return [line.split(",")[:-1] for line in (run / "history.csv").read_text().splitlines()]  # all but seconds
 
     assert cols(part) == cols(tmp_path / "whole")
     assert not (part / "checkpoint.keras").exists()
+    resumed, whole = read_metrics(part), read_metrics(tmp_path / "whole")
     for split in ("holdout", "test", "test_tta"):
         assert resumed["evaluations"]["3"][split]["confusion"] == whole["evaluations"]["3"][split]["confusion"]

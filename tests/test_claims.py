@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from fer_utils.study import claims
-from fer_utils.training.config import METRIC_COLUMNS, PROFILES
+from fer_utils.study.protocol import METRIC_COLUMNS
+from fer_utils.study.profiles import PROFILES
 from fer_utils.study.experiments import TableResult
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from fer_utils.cli import main
+from fer_utils.errors import FerError
 
 
 def fer(*args, **kw):
@@ -19,7 +20,7 @@ def _commands(parser=None, prefix=()):
     """Every command and subcommand of `fer`, read from its parser (a new command is covered)."""
     import argparse
 
-    from fer_utils.cli import build_parser
+    from fer_utils.cli.parser import build_parser
 
     parser = parser or build_parser()
     out = [list(prefix)]
@@ -80,7 +81,7 @@ def test_data_info_json(report_tree, capsys):
 @pytest.mark.parametrize("cmd", [["train"], ["model", "summary"]])
 def test_help_shows_every_flag_with_its_default(cmd, capsys):
     """Every option has help text, and every one with a value default shows it."""
-    from fer_utils.cli import build_parser
+    from fer_utils.cli.parser import build_parser
 
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[cmd[0]]
@@ -99,10 +100,17 @@ def test_help_shows_every_flag_with_its_default(cmd, capsys):
 
 def test_train_defaults_are_the_reports_base_configuration():
     """lr 0.001, depth 2, batch 64, 50 epochs: Table 1's middle row (the README says so)."""
-    from fer_utils.cli import build_parser
+    from fer_utils.cli.commands import train_config
+    from fer_utils.cli.parser import build_parser
 
-    a = build_parser().parse_args(["train", "--data", "x"])
-    assert (a.lr, a.depth, a.batch_size, a.epochs, a.seed, a.image_size, a.selection) == (0.001, 2, 64, 50, 0, 128, "test")
+    c, epochs = train_config(build_parser().parse_args(["train", "--data", "x"]))
+    assert (c.model, c.lr, c.depth, c.batch_size, epochs, c.seed, c.image_size, c.selection, c.augment) == (
+        "report_cnn", 0.001, 2, 64, 50, 0, 128, "test", True)
+    # --model resnet: the beyond recipe, selected on the holdout; --epochs becomes the recipe's
+    c, epochs = train_config(build_parser().parse_args(["train", "--data", "x", "--model", "resnet", "--epochs", "12"]))
+    assert (c.model, c.lr, c.batch_size, c.epochs, epochs, c.image_size, c.selection) == ("resnet", 0.002, 128, 12, None, 64, "holdout")
+    with pytest.raises(FerError, match="--depth/--no-augment: options of the report's CNN"):
+        train_config(build_parser().parse_args(["train", "--data", "x", "--model", "resnet", "--depth", "3"]))
 
 
 def test_no_start_up_noise(tmp_path):
@@ -125,7 +133,7 @@ def test_train_prints_epochs_and_final_row_and_saves(report_tree, tmp_path, caps
     out = capsys.readouterr().out
     assert "epoch 1/2" in out and "epoch 2/2" in out
     assert "Loss\tAccuracy\tVal_loss\tVal_accuracy\tDiscrepancy" in out
-    from fer_utils.models.report_cnn import load_model
+    from fer_utils.models.registry import load_model
 
     _, names = load_model(out_model)
     assert names[3] == "Happiness"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fer_utils.models.report_cnn import training_flops
 from fer_utils.training import engine
 from fer_utils.errors import FerError
 
@@ -73,7 +74,7 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         plan, data, cache, store = sys.argv[1:5]
         paths.CACHE_DIR = Path(cache)
-        s = engine.train_plan(json.loads(Path(plan).read_text()), data_path=data, image_size=32, store_root=store)
+        s = engine.train_plan(json.loads(Path(plan).read_text()), data_path=data, store_root=store)
         print("SUMMARY", json.dumps({k: v for k, v in s.items() if k != "results"}))
     """
 )
@@ -94,13 +95,13 @@ def test_two_workers_train_the_same_histories_as_one_process(study, tmp_path, ca
     from fer_utils import paths
 
     monkeypatch.setattr(paths, "CACHE_DIR", study["cache"])
-    s = engine.train_plan(study["plan"], data_path=study["data"], image_size=32, store_root=tmp_path / "runs", workers=2, threads=1)
+    s = engine.train_plan(study["plan"], data_path=study["data"], store_root=tmp_path / "runs", workers=2, threads=1)
     assert s["engine"] == "dask local cluster" and s["workers"] == 2
     assert s["epochs_trained"] == 5 and s["runs_trained"] == 3
     assert _histories(tmp_path / "runs") == study["reference"]
     out = capsys.readouterr().out
     assert out.count("] epoch ") == 5  # one line per epoch, sent by the worker that trained it
-    again = engine.train_plan(study["plan"], data_path=study["data"], image_size=32, store_root=tmp_path / "runs", workers=2)
+    again = engine.train_plan(study["plan"], data_path=study["data"], store_root=tmp_path / "runs", workers=2)
     assert again["epochs_trained"] == 0  # a complete store: nothing to hand out
 
 
@@ -116,7 +117,7 @@ def test_a_killed_worker_is_retried_and_its_run_resumes(study, tmp_path, monkeyp
 
     def train():
         try:
-            result["summary"] = engine.train_plan(study["plan"], data_path=study["data"], image_size=32, store_root=store,
+            result["summary"] = engine.train_plan(study["plan"], data_path=study["data"], store_root=store,
                                                   workers=2, threads=1, progress=False)
         except Exception as exc:  # noqa: BLE001 - asserted below
             result["error"] = exc
@@ -141,7 +142,7 @@ def test_an_unreachable_scheduler_fails_fast_with_one_line(tmp_path):
     plan = {"runs": [{"run_id": "r", "config": {"depth": 2, "image_size": 32}, "epochs": 1, "keep": [1], "to_train": 1}]}
     t0 = time.perf_counter()
     with pytest.raises(FerError) as err:
-        engine.train_plan(plan, data_path=tmp_path, image_size=32, store_root=tmp_path / "runs", scheduler="tcp://127.0.0.1:9", progress=False)
+        engine.train_plan(plan, data_path=tmp_path, store_root=tmp_path / "runs", scheduler="tcp://127.0.0.1:9", progress=False)
     assert time.perf_counter() - t0 < 10
     msg = str(err.value)
     assert "\n" not in msg and "--scheduler tcp://127.0.0.1:9: nothing answers there" in msg and "drop --scheduler" in msg
@@ -168,19 +169,19 @@ def test_a_worker_that_cannot_see_the_store_says_so(tmp_path):
     assert engine.store_problem(tmp_path) is None and list(tmp_path.iterdir()) == []  # the probe is gone
     spec = {"run_id": "x", "config": {"data": "0" * 64}, "epochs": 1, "keep": [1]}
     with pytest.raises(FerError, match="FER_HOME to a shared filesystem"):
-        engine.train_one(spec, data_path=tmp_path, image_size=32, store_root=missing)
+        engine.train_one(spec, data_path=tmp_path, store_root=missing)
 
 
 def test_longest_runs_first_and_flops():
-    assert engine.training_flops(4, 128) == 347_916_672  # ~0.35 GFLOP: the issue's 0.33 figure
-    assert engine.training_flops(2, 128) == 166_152_576
+    assert training_flops(4, 128) == 347_916_672  # ~0.35 GFLOP: the issue's 0.33 figure
+    assert training_flops(2, 128) == 166_152_576
 
 
 @pytest.mark.parametrize("depth,size", [(2, 32), (4, 128), (6, 100)])
 def test_the_closed_form_flop_count_is_the_layer_walk_of_the_built_model(depth, size):
     from fer_utils.models.report_cnn import build_model, flops_per_image
 
-    assert engine.training_flops(depth, size) == 3 * flops_per_image(build_model(depth, size, 7, compile=False))
+    assert training_flops(depth, size) == 3 * flops_per_image(build_model(depth, size, 7, compile=False))
     runs = [{"run_id": "a", "config": {"depth": 2, "image_size": 128}, "epochs": 50, "to_train": 50},
             {"run_id": "b", "config": {"depth": 2, "image_size": 128}, "epochs": 1000, "to_train": 1000},
             {"run_id": "c", "config": {"depth": 4, "image_size": 128}, "epochs": 100, "to_train": 100},
@@ -242,5 +243,5 @@ def test_kubernetes_recipe_builds_the_expected_spec():
 
 def test_a_deadline_in_the_past_hands_out_nothing(tmp_path):
     plan = {"runs": [{"run_id": "r", "config": {"depth": 2, "image_size": 32}, "epochs": 1, "keep": [1], "to_train": 1}]}
-    s = engine.train_plan(plan, data_path=tmp_path, image_size=32, store_root=tmp_path / "runs", deadline=time.time() - 1, progress=False)
+    s = engine.train_plan(plan, data_path=tmp_path, store_root=tmp_path / "runs", deadline=time.time() - 1, progress=False)
     assert s["stopped"] and s["epochs_trained"] == 0 and s["results"] == []

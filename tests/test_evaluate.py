@@ -159,7 +159,7 @@ def test_evaluate_equals_what_training_reported(tmp_path):
     the accuracy and confusion matrix that training recorded in metrics.json."""
     from fer_utils.data import datasets
     from fer_utils.training.config import RunConfig
-    from fer_utils.models.report_cnn import save_model
+    from fer_utils.models.registry import save_model
     from fer_utils.training.trainer import train_run
     import keras
 

@@ -126,7 +126,7 @@ class _Store:
 
 
 def _exp(profile, n_train, chain="report", seeds=(0,)):
-    from fer_utils.training.config import get_profile
+    from fer_utils.study.profiles import get_profile
     from fer_utils.study.experiments import Experiment
 
     return Experiment(get_profile(profile), _Data(n_train), tuple(seeds), "test", chain, _Store())
@@ -165,7 +165,7 @@ def test_selected_chain_cannot_plan_the_final_model_before_table_4():
 
 
 def test_final_batch_size_scales_only_where_the_profile_says():
-    from fer_utils.training.config import PROFILES
+    from fer_utils.study.profiles import PROFILES
     from fer_utils.study.experiments import final_batch_size
 
     assert final_batch_size(PROFILES["demo"], 2048, 1500) == 250

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fer_utils.errors import ConfigError
-from fer_utils.models.report_cnn import build_model, feature_map_sizes, load_model, save_model, softmax_crossentropy
+from fer_utils.models.report_cnn import build_model, feature_map_sizes, softmax_crossentropy
+from fer_utils.models.registry import load_model, save_model
 
 # Pinned parameter counts at 128x128 (2, 4 and 6 from DESIGN.md; 3 and 5 follow the same reading).
 PARAMS = {2: 3_692_519, 3: 1_867_815, 4: 901_287, 5: 688_551, 6: 1_639_335}

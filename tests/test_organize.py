@@ -32,7 +32,8 @@ META = {org.PREDICTIONS_CSV, org.ERRORS_CSV, org.JOURNAL, org.STATE}
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    from fer_utils.models.report_cnn import build_model, save_model
+    from fer_utils.models.report_cnn import build_model
+    from fer_utils.models.registry import save_model
 
     path = tmp_path_factory.mktemp("model") / "model.keras"
     save_model(build_model(depth=2, input_size=32, seed=1), path)
@@ -41,7 +42,7 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(model_path):
-    from fer_utils.models.report_cnn import load_model
+    from fer_utils.models.registry import load_model
 
     return load_model(model_path, compile=False)[0]
 
@@ -200,7 +201,7 @@ def test_zip_input_matches_folder_input(tmp_path, model):
 
 
 def test_interrupted_run_resumes_without_duplicates(tmp_path, model_path):
-    from fer_utils.models.report_cnn import load_model
+    from fer_utils.models.registry import load_model
 
     rels = make_faces(tmp_path / "in", n=14)
     m, _ = load_model(model_path, compile=False)

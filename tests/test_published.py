@@ -9,7 +9,8 @@ import pytest
 from conftest import run_fer
 
 from fer_utils.study import published
-from fer_utils.training.config import RunConfig, get_profile
+from fer_utils.study.profiles import get_profile
+from fer_utils.training.config import RunConfig
 from fer_utils.errors import FerError
 
 TRAINED_WITH = {"backend": "jax", "device": "NVIDIA H100 80GB HBM3", "keras": "3.x"}

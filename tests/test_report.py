@@ -16,7 +16,9 @@ import pytest
 from conftest import run_fer
 from fer_utils.study import notebooks
 from fer_utils.study import report
-from fer_utils.training.config import METRIC_COLUMNS, PROFILES, RunConfig
+from fer_utils.study.protocol import METRIC_COLUMNS
+from fer_utils.study.profiles import PROFILES
+from fer_utils.training.config import RunConfig
 from fer_utils.study.experiments import TableResult
 
 CLASSES = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]

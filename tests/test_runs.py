@@ -5,7 +5,6 @@ No test here trains: runs are written by hand, as training would leave them.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path

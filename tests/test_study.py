@@ -98,25 +98,27 @@ def test_run_study_plan_only_trains_nothing(report_tree, capsys, monkeypatch):
     assert study.run_study(profile="smoke", data=str(report_tree), plan_only=True, as_json=True) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["profile"] == "smoke" and plan["epochs_to_train"] == plan["total_epochs"] > 0
-    assert "beyond" not in plan  # the smoke profile has no beyond model
+    assert all(r["config"]["model"] == "report_cnn" for r in plan["runs"])  # the smoke profile has no other model
 
 
 @pytest.mark.slow
-def test_plan_lists_the_beyond_runs_and_what_they_have(report_tree, capsys, monkeypatch):
-    from fer_utils.models import resnet as beyond
+def test_plan_lists_the_resnet_runs_and_what_they_have(report_tree, capsys, monkeypatch):
     from fer_utils.data import datasets
-    from fer_utils.apply.choose import beyond_dir
-    from fer_utils.training.beyond_train import run_id, train_beyond
+    from fer_utils.study.beyond import preset_config
+    from fer_utils.training.store import RunStore
 
     monkeypatch.setattr(study, "_train", lambda *a: pytest.fail("plan_only trained"))
     assert study.run_study(profile="beyond-smoke", data=str(report_tree), seeds=[0, 1], plan_only=True, as_json=True) == 0
-    entries = json.loads(capsys.readouterr().out)["beyond"]
-    assert [(b["seed"], b["done"], b["to_train"]) for b in entries] == [(0, 0, beyond.SMOKE.epochs), (1, 0, beyond.SMOKE.epochs)]
-    ds = datasets.load(report_tree, image_size=beyond.SMOKE.image_size, verbose=False)
-    train_beyond(ds, beyond_dir() / run_id(beyond.SMOKE, ds.fingerprint), beyond.SMOKE, verbose=False, stop_after=1)
+    entries = [r for r in json.loads(capsys.readouterr().out)["runs"] if r["config"]["model"] == "resnet"]
+    smoke = preset_config("resnet-smoke", "")
+    assert [(r["config"]["seed"], r["done"], r["to_train"], r["tables"]) for r in entries] == [
+        (0, 0, smoke.epochs, ["resnet-smoke"]), (1, 0, smoke.epochs, ["resnet-smoke"])]
+    ds = datasets.load(report_tree, image_size=smoke.image_size, verbose=False)
+    RunStore().ensure(smoke.replace(data=ds.fingerprint), None, ds, verbose=False, stop_after=1)
     assert study.run_study(profile="beyond-smoke", data=str(report_tree), seeds=[0, 1], plan_only=True) == 0
     out = capsys.readouterr().out
-    assert "2 beyond-model runs" in out and "seed 0, 2 epochs (have 1, train 1)" in out and "seed 1, 2 epochs (have 0, train 2)" in out
+    assert "model resnet (preset resnet-smoke), seed 0, 2 epochs (have 1, train 1)" in out
+    assert "model resnet (preset resnet-smoke), seed 1, 2 epochs (have 0, train 2)" in out
 
 
 @pytest.mark.slow

@@ -20,20 +20,19 @@ and its mirror image. :func:`compare` runs two models on the same faces and adds
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from fer_utils.errors import ConfigError, DataError, FerError
-from fer_utils.stats import contingency, mcnemar, wilson_interval
+from fer_utils.stats import contingency, mcnemar
+from fer_utils.training.scoring import OTHER, score  # noqa: F401  (score: re-exported, what fer evaluate prints)
 
 FER_PACKAGE = "fer-package"
 #: The fer package's output order (``FER._get_labels``), mapped by name by :func:`canonical`.
 FER_PACKAGE_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 TTA_CHOICES = (None, "flip")
-OTHER = "(other)"
 
 
 def canonical(name: str) -> str | None:
@@ -87,8 +86,7 @@ class KerasPredictor:
     """A model saved by this project. ``predict`` takes uint8 RGB faces at ``load_size``."""
 
     def __init__(self, path):
-        from fer_utils import beyond  # noqa: F401 - registers the beyond model's layers for loading
-        from fer_utils.models.report_cnn import load_model
+        from fer_utils.models.registry import load_model
 
         path = Path(path)
         if path.suffix != ".keras":
@@ -220,31 +218,6 @@ def predict(predictor, x: np.ndarray, *, tta=None, batch_size: int = 256) -> np.
     if tta == "flip":
         probs = (probs + predictor.predict(np.ascontiguousarray(x[:, :, ::-1]), batch_size=batch_size)) / 2.0
     return probs
-
-
-def score(y_true, y_pred, class_names) -> dict:
-    """Accuracy (+ 95% Wilson interval), mean class accuracy over the classes present,
-    per-class accuracy and the confusion matrix. ``y_pred`` == -1 is a prediction outside
-    ``class_names`` (column ``(other)``)."""
-    y_true = np.asarray(y_true, np.int64)
-    y_pred = np.asarray(y_pred, np.int64)
-    k = len(class_names)
-    cols = k + 1 if np.any(y_pred < 0) else k
-    cm = np.zeros((k, cols), np.int64)
-    np.add.at(cm, (y_true, np.where(y_pred < 0, k, y_pred)), 1)
-    n, right = int(len(y_true)), int(np.sum(y_true == y_pred))
-    support = cm.sum(1)
-    present = [c for i, c in enumerate(class_names) if support[i]]
-    per_class = {c: float(cm[i, i] / support[i]) for i, c in enumerate(class_names) if support[i]}
-    lo, hi = wilson_interval(right, n)
-    return {
-        "n": n, "correct": right, "accuracy": right / n if n else math.nan, "ci95": [lo, hi],
-        "mean_class_accuracy": float(np.mean(list(per_class.values()))) if per_class else math.nan,
-        "classes_present": present, "per_class_accuracy": per_class,
-        "support": {c: int(support[i]) for i, c in enumerate(class_names)},
-        "confusion": cm.tolist(), "confusion_rows": list(class_names),
-        "confusion_cols": list(class_names) + ([OTHER] if cols > k else []),
-    }
 
 
 def map_predictions(pred_idx: np.ndarray, model_classes, data_classes) -> np.ndarray:

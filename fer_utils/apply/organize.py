@@ -83,7 +83,7 @@ STATE_VERSION = 1
 
 def _resolve_model(model, class_names):
     if isinstance(model, (str, os.PathLike)):
-        from fer_utils.models.report_cnn import load_model
+        from fer_utils.models.registry import load_model
 
         try:
             model, loaded = load_model(model, compile=False)

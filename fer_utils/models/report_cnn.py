@@ -24,7 +24,6 @@ it reaches the model.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 
@@ -33,58 +32,18 @@ import numpy as np
 from keras import layers, ops
 
 from fer_utils.models.augment import ReportAugmentation
+from fer_utils.models.recipes import (  # noqa: F401  (re-exported: the report's layer plan lives with the recipe)
+    MAX_DEPTH,
+    MIN_DEPTH,
+    REPORT_FILTERS,
+    REPORT_PADDING,
+    ReportCNNRecipe,
+    feature_map_sizes,
+    min_input_size,
+    training_flops,
+)
 from fer_utils.data.datasets import CLASS_NAMES
 from fer_utils.errors import ConfigError
-
-#: Filters of conv layer 1..6 (the report's plan). Depth d uses the first d entries.
-REPORT_FILTERS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
-#: Padding of conv layer 1..6: the report's first two convs are 'valid', the added ones 'same'.
-REPORT_PADDING: tuple[str, ...] = ("valid", "valid", "same", "same", "same", "same")
-MIN_DEPTH, MAX_DEPTH = 2, 6
-
-
-def _sides(depth: int, input_size: int, padding=REPORT_PADDING):
-    """(sizes after each block, index of the block where it collapses or None)."""
-    sizes, side = [], int(input_size)
-    for k in range(depth):
-        if padding[k] == "valid":
-            side -= 2
-        if side < 2:
-            return sizes, k
-        side //= 2
-        sizes.append(side)
-    return sizes, None
-
-
-def feature_map_sizes(depth: int, input_size: int, padding=REPORT_PADDING) -> list[int]:
-    """Spatial side after each conv+pool block (raises ConfigError if it collapses).
-
-    >>> feature_map_sizes(4, 128)
-    [63, 30, 15, 7]
-    """
-    sizes, side = [], int(input_size)
-    for k in range(depth):
-        before = side
-        if padding[k] == "valid":
-            side -= 2
-        if side < 2:
-            raise ConfigError(
-                f"depth {depth} at input size {input_size}: the feature map collapses at conv "
-                f"layer {k + 1} (side {before} -> {side} before pooling; a 2x2 pool needs 2 or more). "
-                f"Use images of at least {min_input_size(depth, padding)} px ('fer train --image-size', "
-                f"'fer model summary --input-size') or a smaller depth"
-            )
-        side //= 2
-        sizes.append(side)
-    return sizes
-
-
-def min_input_size(depth: int, padding=REPORT_PADDING) -> int:
-    for s in range(4, 4096):
-        if _sides(depth, s, padding)[1] is None:
-            return s
-    raise ConfigError(f"depth {depth}: no input size up to 4096 works")  # pragma: no cover
-
 
 #: Smallest probability the fallback loss takes the log of (float32's smallest normal number).
 TINY = 1.1754944e-38
@@ -216,45 +175,6 @@ def augmentation_layer(model: keras.Model) -> ReportAugmentation | None:
     return None
 
 
-def save_model(model: keras.Model, path, class_names=None) -> None:
-    """Save atomically as ``.keras``; the class names travel in a sidecar JSON and in the
-    archive's metadata (``<path>.classes.json`` is what :func:`load_model` reads)."""
-    from pathlib import Path
-
-    from fer_utils.atomic import atomic_save_model, atomic_write_json
-
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ConfigError(f"{path}: expected a file name ending in .keras")
-    names = list(class_names or getattr(model, "class_names", None) or CLASS_NAMES)
-    atomic_save_model(model, path)
-    atomic_write_json(path.with_name(path.name + ".classes.json"), {"class_names": names})
-
-
-def load_model(path, compile: bool = True):
-    """Load a model saved by :func:`save_model`; returns ``(model, class_names)``."""
-    from pathlib import Path
-
-    from fer_utils.errors import FerError
-
-    path = Path(path)
-    if not path.exists():
-        raise FerError(f"{path}: no such model file. Expected a .keras file saved by 'fer train --save'; check the path")
-    try:
-        model = keras.saving.load_model(path, compile=compile, custom_objects={"ReportAugmentation": ReportAugmentation})
-    except Exception as exc:  # noqa: BLE001 - any failure to load is the user's file
-        raise FerError(f"{path}: cannot be read as a Keras model ({type(exc).__name__}: a truncated, damaged or foreign "
-                       f"file); expected a .keras file saved by 'fer train --save'") from None
-    side = path.with_name(path.name + ".classes.json")
-    try:
-        names = tuple(json.loads(side.read_text())["class_names"]) if side.exists() else CLASS_NAMES
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise FerError(f"{side}: not valid class names (expected JSON {{\"class_names\": [...]}}); delete it to use "
-                       f"RAF-DB's 7 classes, or save the model again with 'fer train --save'") from None
-    model.class_names = names
-    return model, names
-
-
 def summary_text(model: keras.Model) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda s, **k: lines.append(s), line_length=88)
@@ -265,8 +185,8 @@ def flops_per_image(model: keras.Model) -> int:
     """Multiply-adds x 2 of the convolutions and dense layers for ONE image, forward pass
     (batch norm, activations, pooling and augmentation left out: a few % at most). Training
     costs about 3x this (forward + two backward products). The one counter that walks a built
-    model; :func:`fer_utils.training.engine.training_flops` is its closed form for the report's CNN (no
-    model built, for ordering a plan), and a test keeps the two equal.
+    model; :func:`training_flops` is its closed form for the report's CNN (no model built, for
+    ordering a plan), and a test keeps the two equal.
 
     >>> m = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"), layers.Flatten(), layers.Dense(2)])
     >>> flops_per_image(m) == 2 * 8 * 8 * 3 * 3 * 3 * 4 + 2 * 256 * 2
@@ -284,3 +204,5 @@ def flops_per_image(model: keras.Model) -> int:
         elif isinstance(layer, keras.Model):
             total += flops_per_image(layer)
     return int(total)
+
+

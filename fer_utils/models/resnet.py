@@ -1,13 +1,14 @@
 """Beyond the report: a small residual network and a modern recipe, from scratch, BESIDE the
 report's CNN (:mod:`fer_utils.models.report_cnn` is untouched).
 
-The network (:func:`build_beyond`): a 3x3 stem, then one stage per entry of ``widths``, each
+The network (:func:`build_resnet`, model name ``resnet`` in :mod:`fer_utils.models.registry`): a 3x3 stem, then one stage per entry of ``widths``, each
 halving the side (the first block of a stage has stride 2 and a 1x1 projection shortcut),
 ``blocks`` basic residual blocks per stage (conv-BN-ReLU-conv-BN + shortcut, ReLU), global
 average pooling, dropout, softmax. At 64x64 with widths (32, 64, 128, 256) and one block per
 stage: about 1.2M parameters and 0.1 GFLOP per image (forward; :func:`flops_per_image`).
 
-The recipe (:class:`BeyondConfig`, trained by :func:`fer_utils.training.beyond_train.train_beyond`):
+The recipe (:class:`ResNetRecipe`, the model's fields of a run configuration; trained by the
+one trainer, :mod:`fer_utils.training.trainer`, fed by :mod:`fer_utils.training.recipes`):
 AdamW with a linear warm-up and cosine decay, label smoothing, MixUp or CutMix on half of the
 batches, class-balanced loss weights (inverse square root of the class frequency), and one
 augmentation layer inside the model (:class:`BeyondAugmentation`, active in training only):
@@ -22,77 +23,15 @@ Everything is ``keras.ops``, so the same model trains under TensorFlow and JAX; 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
 from fer_utils.errors import ConfigError
+from fer_utils.models.recipes import RESNET_DEFAULTS as DEFAULTS, RESNET_SMOKE as SMOKE, ResNetRecipe  # noqa: F401  (re-exported)
+from fer_utils.models.recipes import resnet_train_flops as train_flops  # noqa: F401
 from fer_utils.models.report_cnn import flops_per_image  # noqa: F401  (re-exported: the one layer-walking FLOP counter)
-
-
-@dataclass(frozen=True)
-class BeyondConfig:
-    """One training configuration of the beyond recipe (the epoch count included)."""
-
-    image_size: int = 64  # faces are loaded (NEAREST) at this side
-    widths: tuple[int, ...] = (32, 64, 128, 256)  # channels of each stage (each halves the side)
-    blocks: tuple[int, ...] = (1, 1, 1, 1)  # residual blocks per stage
-    stem: int = 32  # channels of the 3x3 stem
-    dropout: float = 0.2  # before the classifier
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 2e-3  # AdamW peak learning rate (after warm-up)
-    weight_decay: float = 0.05  # AdamW decoupled weight decay
-    warmup_epochs: int = 2
-    label_smoothing: float = 0.1
-    mix_prob: float = 0.5  # share of batches mixed (half MixUp alpha 0.2, half CutMix alpha 1)
-    balance: str = "sqrt"  # class weights: "none", "sqrt" (1/sqrt(freq)) or "inverse" (1/freq)
-    gray_prob: float = 0.2  # robustness to grayscale faces
-    lowres_prob: float = 0.2  # robustness to 48x48-like faces
-    erase_prob: float = 0.25
-    seed: int = 0
-    val_fraction: float = 0.1  # held out of train for selection (never test)
-    tta: str = "flip"  # test-time augmentation reported beside the plain prediction
-    model: str = "beyond_resnet"
-
-    def __post_init__(self):
-        if len(self.widths) != len(self.blocks) or not self.widths:
-            raise ConfigError(f"widths {self.widths} and blocks {self.blocks}: expected one entry per stage in each")
-        if self.image_size < 2 ** (len(self.widths) + 1):
-            raise ConfigError(f"image_size {self.image_size}: {len(self.widths)} stages need at least {2 ** (len(self.widths) + 1)} pixels")
-        if self.balance not in ("none", "sqrt", "inverse"):
-            raise ConfigError(f"balance {self.balance!r}: expected 'none', 'sqrt' or 'inverse'")
-        if int(self.epochs) < 1 or int(self.batch_size) < 1 or not self.lr > 0:
-            raise ConfigError(f"epochs {self.epochs}, batch_size {self.batch_size}, lr {self.lr}: expected positive values")
-        for k in ("gray_prob", "lowres_prob", "erase_prob", "mix_prob", "dropout", "label_smoothing"):
-            if not 0 <= getattr(self, k) <= 1:
-                raise ConfigError(f"{k} {getattr(self, k)!r}: expected a probability in [0, 1]")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"val_fraction {self.val_fraction!r}: expected a number in (0, 1)")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["widths"], d["blocks"] = list(self.widths), list(self.blocks)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BeyondConfig":
-        from fer_utils.training.config import from_dict
-
-        return from_dict(cls, {k: tuple(v) if k in ("widths", "blocks") else v for k, v in d.items()})
-
-    def replace(self, **changes) -> "BeyondConfig":
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ConfigError(f"unknown BeyondConfig keys {sorted(unknown)}")
-        return dataclasses.replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()})
-
-
-#: The `beyond` profile's recipe at smoke size (tests, notebook smoke runs).
-SMOKE = BeyondConfig(image_size=32, widths=(16, 32, 64), blocks=(1, 1, 1), stem=16, epochs=2, batch_size=32, warmup_epochs=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,10 +147,11 @@ def _block(x, width, stride, name):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
 
 
-def build_beyond(cfg: BeyondConfig = BeyondConfig(), num_classes: int = 7, *, class_names=None, channels: int = 3,
-                 augment: bool = True) -> keras.Model:
-    """The residual network of ``cfg`` (uncompiled). Input: (S, S, channels) pixels in 0..255
-    (uint8 or float: MixUp makes float batches); the first layer rescales to [0, 1]."""
+def build_resnet(cfg, num_classes: int = 7, *, class_names=None, channels: int = 3, augment: bool = True) -> keras.Model:
+    """The residual network of the run configuration ``cfg`` (uncompiled; a
+    :class:`~fer_utils.training.config.RunConfig` of model ``resnet``, or anything with its
+    fields). Input: (S, S, channels) pixels in 0..255 (uint8 or float: MixUp makes float
+    batches); the first layer rescales to [0, 1]."""
     from fer_utils.data.datasets import CLASS_NAMES
 
     if num_classes < 2:
@@ -279,7 +219,7 @@ def class_weights(y, num_classes: int, balance: str):
     return w.astype(np.float32)
 
 
-def optimizer(cfg: BeyondConfig, steps_per_epoch: int):
+def optimizer(cfg, steps_per_epoch: int):
     """AdamW with linear warm-up to ``cfg.lr`` and cosine decay to 0 over the whole run."""
     total = max(1, cfg.epochs * steps_per_epoch)
     warm = min(cfg.warmup_epochs * steps_per_epoch, total - 1)

@@ -1,8 +1,8 @@
 """Is each element of the beyond recipe worth keeping? One-factor ablations on the HOLDOUT.
 
-Each variant is the recipe (:class:`~fer_utils.models.resnet.BeyondConfig`) with one element switched
+Each variant is the resnet recipe (a :class:`~fer_utils.training.config.RunConfig` of model ``resnet``) with one element switched
 off (:data:`VARIANTS`), trained from the same seed, so every variant holds out the same faces
-of train. Test is never scored here (``train_beyond(score_test=False)``): choosing the recipe
+of train. Test is never scored here (``train_run(score_test=False)``): choosing the recipe
 is selection, and selection is on held-out data.
 
 Each trained variant is scored on three views of the same holdout faces:
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from fer_utils.atomic import atomic_write_json
 from fer_utils.errors import ConfigError
-from fer_utils.apply.evaluate import VIEWS, score, view
+from fer_utils.apply.evaluate import VIEWS, view
+from fer_utils.training.scoring import score
 
 #: name -> the recipe's changes. ``baseline`` is the recipe as it stands.
 VARIANTS: dict[str, dict] = {
@@ -50,23 +51,28 @@ def check_variants(names) -> list[str]:
 
 def run_ablation(data, out_dir, base, variants=tuple(VARIANTS), *, verbose: bool = True) -> dict:
     """Train each variant of ``base`` into ``out_dir/<variant>`` (resuming; a finished one is not
-    trained again), score it on the holdout views, compare it with ``baseline``; write
-    ``out_dir/ablation.json`` and return it."""
-    from fer_utils.training.beyond_train import predict_probs, train_beyond
+    trained again) by the one trainer, score it on the holdout views, compare it with
+    ``baseline``; write ``out_dir/ablation.json`` and return it. ``base``: a RunConfig of model
+    ``resnet`` (its ``data`` is set to ``data``'s fingerprint)."""
+    from fer_utils.training.rundir import read_metrics
+    from fer_utils.training.scoring import predict_probs
+    from fer_utils.training.trainer import train_run
     from fer_utils.data.datasets import stratified_split
-    from fer_utils.models.report_cnn import load_model
+    from fer_utils.models.registry import load_model
     from fer_utils.training.rundir import model_file
     from fer_utils.stats import contingency, mcnemar, paired_bootstrap
 
     out_dir = Path(out_dir)
     names = check_variants(variants)
+    base = base.replace(data=data.fingerprint)
     _, held = stratified_split(data.y_train, base.val_fraction, base.seed)
     x_val, y_val = data.x_train[held], data.y_train[held]
     views = {v: view(x_val, v) for v in VIEWS}
     rows, correct = {}, {}
     for name in names:
         cfg = base.replace(**VARIANTS[name])
-        metrics = train_beyond(data, out_dir / name, cfg, verbose=verbose, score_test=False)
+        train_run(out_dir / name, cfg, data, verbose=verbose, score_test=False)
+        metrics = read_metrics(out_dir / name)
         model, _ = load_model(model_file(out_dir / name, cfg.epochs))
         row = {"changes": VARIANTS[name], "epochs": cfg.epochs, "train_seconds": metrics["cost"]["train_seconds"]}
         for v, xv in views.items():

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fer_utils.training.config import METRIC_COLUMNS, PROFILES, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
+from fer_utils.study.protocol import METRIC_COLUMNS, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
+
+from fer_utils.study.profiles import PROFILES
 from fer_utils.study.experiments import TableResult, published_row, report_equivalent, same_value
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"

@@ -26,17 +26,9 @@ import pandas as pd
 
 from fer_utils import paths
 from fer_utils.atomic import atomic_write_json
-from fer_utils.training.config import (
-    METRIC_COLUMNS,
-    RAF_DB_TRAIN,
-    REPORT_CHOICES,
-    REPORT_PROTOCOL,
-    REPORT_TABLES,
-    TABLE_CAPTIONS,
-    Profile,
-    RunConfig,
-    get_profile,
-)
+from fer_utils.study.protocol import METRIC_COLUMNS, RAF_DB_TRAIN, REPORT_CHOICES, REPORT_PROTOCOL, REPORT_TABLES, TABLE_CAPTIONS
+from fer_utils.study.profiles import Profile, get_profile
+from fer_utils.training.config import RunConfig
 from fer_utils.errors import ConfigError, FerError, RunStoreError
 
 CHAINS = ("report", "selected")
@@ -187,7 +179,7 @@ def final_batch_size(profile: Profile, batch: int, n_train: int) -> int:
     """The final model's batch size: Table 4's ``batch``, or with ``profile.scale_final_batch``
     that batch scaled to the data size, so an epoch takes as many optimizer steps as on RAF-DB.
 
-    >>> from fer_utils.training.config import PROFILES
+    >>> from fer_utils.study.profiles import PROFILES
     >>> final_batch_size(PROFILES["demo"], 2048, 1500), final_batch_size(PROFILES["full"], 2048, 12271)
     (250, 2048)
     """
@@ -213,13 +205,14 @@ def planned_final_value(exp: Experiment) -> float | None:
     return next((float(b) for b in exp.profile.batch_grid if same_value(report_equivalent(4, b, prof), chosen)), None)
 
 
-def plan(exp: Experiment, tables=TABLES, final: bool | None = None) -> dict:
+def plan(exp: Experiment, tables=TABLES, final: bool | None = None, models: bool = False) -> dict:
     """Which runs need how many epochs, what the store already has, and the total to train.
 
     ``final`` (default: when Table 4 is planned): include the final model's runs where they
-    are known in advance (:func:`planned_final_value`). Each run: run_id, config (a dict),
-    epochs (the largest any row asks), keep (the epoch counts whose model is kept and tested),
-    tables, done, to_train.
+    are known in advance (:func:`planned_final_value`). ``models``: include the runs of the
+    profile's other models (:func:`fer_utils.study.beyond.plan_entries`; their ``tables`` is the
+    preset's name). Each run: run_id, config (a dict), epochs (the largest any row asks), keep
+    (the epoch counts whose model is kept and scored), tables, done, to_train.
     """
     rows = [r for t in tables for r in table_rows(exp, t)]
     extra = []
@@ -238,6 +231,10 @@ def plan(exp: Experiment, tables=TABLES, final: bool | None = None) -> dict:
     for n in need.values():
         done = exp.store.epochs_done(RunConfig.from_dict(n["config"]))
         runs.append({**n, "keep": sorted(n["keep"]), "done": done, "to_train": max(0, n["epochs"] - done)})
+    if models:
+        from fer_utils.study.beyond import plan_entries
+
+        runs += plan_entries(exp.profile.name, data_path=exp.data_path, seeds=exp.seeds, store_root=exp.store.root, data=exp.data)
     return {
         "profile": exp.profile.name,
         "data": exp.data.fingerprint,
@@ -249,7 +246,8 @@ def plan(exp: Experiment, tables=TABLES, final: bool | None = None) -> dict:
         "total_epochs": sum(r["epochs"] for r in runs),
         "epochs_to_train": sum(r["to_train"] for r in runs),
         "epochs_without_reuse": sum(r.epochs for r in rows) + sum(r.epochs for r in extra if (r.cfg.run_id, r.epochs) not in
-                                                                 {(t.cfg.run_id, t.epochs) for t in rows}),
+                                                                 {(t.cfg.run_id, t.epochs) for t in rows})
+                                + sum(r["epochs"] for r in runs if r["run_id"] not in need),
     }
 
 

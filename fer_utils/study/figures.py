@@ -15,7 +15,7 @@ import numpy as np
 
 from fer_utils import paths
 from fer_utils.atomic import temp_path_for
-from fer_utils.training.config import TABLE_FACTOR_LABEL
+from fer_utils.study.protocol import TABLE_FACTOR_LABEL
 
 
 def _plt():
@@ -217,7 +217,7 @@ def confusion_pair(results, titles, save: str | None = None, folder=None):
 
 
 def beyond_cost_curve(runs, goal: float | None = 0.875, save: str | None = None, folder=None):
-    """Accuracy against training cost for the beyond runs (:func:`fer_utils.apply.choose.beyond_runs`):
+    """Accuracy against training cost for the beyond runs (:func:`fer_utils.study.beyond.finished_runs`):
     test accuracy with its 95% interval, test mean class accuracy and holdout accuracy against
     the epochs trained (each run a full schedule of its own length), one point per run; the
     hours each took are written beside its test point. ``goal``: a dashed line (None: none)."""

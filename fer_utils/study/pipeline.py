@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from fer_utils import paths
-from fer_utils.training.config import BEYOND_NOTEBOOKS, SELECTIONS, STUDY_NOTEBOOKS, get_profile
+from fer_utils.study.protocol import BEYOND_NOTEBOOKS, STUDY_NOTEBOOKS
+from fer_utils.study.profiles import get_profile
+from fer_utils.training.config import SELECTIONS
 from fer_utils.errors import ConfigError, DataError, FerError
 from fer_utils.study.experiments import CHAINS, TABLE_NOTEBOOKS, TABLES, check_seeds, faces_for, plan, run_table, setup
 
@@ -117,13 +119,11 @@ def print_plan(p: dict, as_json: bool = False) -> None:
     print(f"{p['n_runs']} runs, {p['total_epochs']} epochs in all ({p['epochs_without_reuse']} without reuse), "
           f"{p['epochs_to_train']} still to train:")
     for r in p["runs"]:
-        tables = ", ".join(map(str, r["tables"]))
-        print(f"  {r['run_id']}: tables {tables}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
-    if p.get("beyond"):
-        left = sum(b["to_train"] for b in p["beyond"])
-        print(f"and {len(p['beyond'])} beyond-model runs (fer_utils.models.resnet), {left} epochs still to train:")
-        for b in p["beyond"]:
-            print(f"  {b['run_id']}: seed {b['seed']}, {b['epochs']} epochs (have {b['done']}, train {b['to_train']})")
+        if all(isinstance(t, int) for t in r["tables"]):
+            what = "tables " + ", ".join(map(str, r["tables"]))
+        else:
+            what = f"model {r['config']['model']} (preset {', '.join(map(str, r['tables']))}), seed {r['config']['seed']}"
+        print(f"  {r['run_id']}: {what}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
 
 
 def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict | None = None) -> None:
@@ -134,7 +134,7 @@ def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict
     if p["epochs_to_train"] == 0:
         return
     extra = {k: v for k, v in (engine or {}).items() if v is not None}
-    train_plan(p, data_path=exp.data_path, image_size=exp.profile.image_size, store_root=exp.store.root,
+    train_plan(p, data_path=exp.data_path, store_root=exp.store.root,
                workers=workers, scheduler=scheduler, progress=progress, data=exp.data, **extra)
 
 
@@ -145,13 +145,13 @@ def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict
 def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", chain: str = "report", notebooks=None,
               plan_only: bool = False, as_json: bool = False, workers: int | None = None, scheduler: str | None = None,
               gpus=None, workers_per_gpu: int | None = None, threads: int | None = None) -> int:
-    """The study: train the plan (and, for a profile with ``beyond``, its beyond runs), then
+    """The study: train the plan (with, for a profile with ``models``, those models' runs), then
     execute the profile's notebooks in order into results/executed/, then export the report
     (results/report.html, .pdf). Returns 0.
 
     ``workers``/``scheduler``/``gpus``/``workers_per_gpu``/``threads``: how the engine trains
     the plan (:func:`fer_utils.training.engine.train_plan`). Notebook 05 sorts with
-    :func:`fer_utils.apply.choose.best_model` (best holdout accuracy; never test).
+    :func:`fer_utils.study.choice.best_model` (best holdout accuracy; never test).
 
     A failing notebook stops the chain and raises :class:`~fer_utils.errors.NotebookError`; its
     executed copy is kept as ``<name>.failed.ipynb`` and the earlier good copy is untouched.
@@ -167,26 +167,18 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
                 verbose=not as_json)
     tables = [_NOTEBOOK_TABLE[n] for n in todo if n in _NOTEBOOK_TABLE]
     needs_final = "05_organize" in todo or 4 in tables
+    needs_models = "07_beyond" in todo or "05_organize" in todo  # another model may sort, so before 05
     if plan_only:
-        p = plan(exp, tables=tuple(tables) or TABLES)
-        if "07_beyond" in todo or "05_organize" in todo:
-            from fer_utils.apply.choose import beyond_plan
-
-            beyond = beyond_plan(profile=profile, data_path=exp.data_path, seeds=exp.seeds, data=exp.data)
-            if beyond:
-                p["beyond"] = beyond
-        print_plan(p, as_json)
+        print_plan(plan(exp, tables=tuple(tables) or TABLES, models=needs_models), as_json)
         return 0
     data_path = str(exp.data_path)
     params = {"profile": profile, "data": data_path, "seeds": list(exp.seeds) if seeds is not None else [],
               "selection": selection, "chain": chain}
     t_all = time.perf_counter()
     if chain == "report":  # every run is known in advance: train them all first, longest first
-        _train(exp, plan(exp, tables=tuple(tables), final=needs_final), workers, scheduler, engine=engine)
-    if "07_beyond" in todo or "05_organize" in todo:  # the beyond model may sort, so before 05
-        from fer_utils.apply.choose import train_beyond_runs
-
-        train_beyond_runs(profile=profile, data_path=data_path, seeds=exp.seeds)
+        _train(exp, plan(exp, tables=tuple(tables), final=needs_final, models=needs_models), workers, scheduler, engine=engine)
+    elif needs_models:  # the tables' runs follow the earlier picks (below); the other models' do not
+        _train(exp, plan(exp, tables=(), final=False, models=True), workers, scheduler, engine=engine)
     for name in todo:
         t0 = time.perf_counter()
         p = dict(params)
@@ -198,7 +190,7 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
             if faces is None:
                 print(f"== {name}: skipped (no unlabelled faces: neither {data_path}/unlabelled nor {paths.SHARED_DATA}/utkface-sample.zip)")
                 continue
-            from fer_utils.apply.choose import best_model
+            from fer_utils.study.choice import best_model
 
             p.update(faces=faces, model_path=str(best_model(profile)["path"]), output=str(paths.RESULTS_DIR / "organized"))
         if name == "06_report":

@@ -238,7 +238,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
     per manifest, mean ± std over seeds, the report's Val_accuracy beside ours, the picks, and
     where the runs were trained."""
     from fer_utils.study.claims import fmt_mean_std
-    from fer_utils.training.config import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
+    from fer_utils.study.protocol import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
     from fer_utils.study.experiments import grid_label, load_results, published_row, same_value
 
     d = as_results_dir(published_dir)

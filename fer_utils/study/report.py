@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.study.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim, claims_summary, fmt_mean_std, mean_std, picked_by, report_vs_ours
-from fer_utils.training.config import PROFILES, RAF_DB_TRAIN, TABLE_FACTOR_LABEL
+from fer_utils.study.protocol import RAF_DB_TRAIN, TABLE_FACTOR_LABEL
+from fer_utils.study.profiles import PROFILES
 from fer_utils.study.experiments import TABLE_NOTEBOOKS, TABLES, final_value, same_value
 from fer_utils.training.trainer import git_commit
 
@@ -409,12 +410,12 @@ def sorting_section(output) -> dict | None:
 
 
 def beyond_summary(results_dir=None) -> pd.DataFrame | None:
-    """One row per finished beyond run (results/beyond/): holdout and test accuracy, the test
+    """One row per finished run of a model other than the report's CNN (results/runs/): holdout and test accuracy, the test
     interval, mean class accuracy, flip TTA, cost. None when there is none."""
-    from fer_utils.apply.choose import beyond_runs
+    from fer_utils.study.beyond import finished_runs
 
     rows = []
-    for r in beyond_runs(results_dir):
+    for r in finished_runs(results_dir):
         t, tt, c = r["test"] or {}, r["test_tta"] or {}, r["cost"] or {}
         rows.append({"run": r["run_id"], "seed": r["config"].get("seed"), "epochs": r["epochs"],
                      "holdout accuracy": (r["holdout"] or {}).get("accuracy"), "test accuracy": t.get("accuracy"),

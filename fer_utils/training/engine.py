@@ -1,6 +1,6 @@
 """Train a study's plan: in this process, or on Dask workers (one machine, a cluster, GPUs).
 
-A plan (:func:`fer_utils.study.experiments.plan`) lists runs; each run is deterministic, keyed by its
+A plan (:func:`fer_utils.study.experiments.plan`) lists runs, of any model; each run is deterministic, keyed by its
 configuration, file-locked and resumable (:mod:`fer_utils.training.trainer`), so training one is an
 idempotent task. This module only hands those tasks out, longest first (epochs left x FLOPs
 per image), and reports progress. Dask is the engine (DESIGN.md: no home-made scheduler):
@@ -52,37 +52,17 @@ class EngineError(FerError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Cost of a run: analytic FLOPs per training image (backend-neutral, from the model's reading)
-
-
-def training_flops(depth: int, image_size: int, num_classes: int = 7, dense_units: int = 128) -> int:
-    """FLOPs to train on one image: 3x the forward pass (forward, then the gradients of
-    activations and of weights), counting a multiply-add as 2 and only the convolutions and
-    dense layers (pooling, ReLU, softmax and the optimizer are <1%).
-
-    >>> round(training_flops(4, 128) / 1e9, 3)   # the report's depth-4 CNN at 128x128
-    0.348
-    >>> training_flops(2, 32)
-    7895424
-    """
-    from fer_utils.models.report_cnn import REPORT_FILTERS, REPORT_PADDING, feature_map_sizes
-
-    sides = feature_map_sizes(depth, image_size)  # raises ConfigError where the map collapses
-    flops, side, channels = 0, int(image_size), 3
-    for k in range(depth):
-        conv_side = side - 2 if REPORT_PADDING[k] == "valid" else side
-        flops += 2 * conv_side * conv_side * 9 * channels * REPORT_FILTERS[k]
-        side, channels = sides[k], REPORT_FILTERS[k]
-    flat = side * side * channels
-    flops += 2 * flat * dense_units + 2 * dense_units * num_classes
-    return 3 * flops
+# The order of a plan: longest first, by analytic FLOPs (each model family counts its own)
 
 
 def ordered(plan: dict) -> list[dict]:
     """The plan's runs that still need epochs, longest first (epochs left x FLOPs per image);
     a run's optional ``priority`` (higher first) comes before its length."""
     todo = [r for r in plan["runs"] if r.get("to_train", r["epochs"]) > 0]
-    cost = {r["run_id"]: r.get("to_train", r["epochs"]) * training_flops(r["config"]["depth"], r["config"]["image_size"]) for r in todo}
+    from fer_utils.models.registry import train_flops
+    from fer_utils.training.config import RunConfig
+
+    cost = {r["run_id"]: r.get("to_train", r["epochs"]) * train_flops(RunConfig.from_dict({"data": "", **r["config"]})) for r in todo}
     return sorted(todo, key=lambda r: (-r.get("priority", 0), -cost[r["run_id"]], r["run_id"]))
 
 
@@ -106,7 +86,8 @@ def _dataset(data_path, image_size, cache_dir):
         backend.quiet()
         if cache_dir:
             paths.CACHE_DIR = Path(cache_dir)
-        _DATA.clear()  # one data set per process at a time: full RAF-DB is ~750 MB at 128 px
+        while len(_DATA) >= 2:  # two sizes per process at most (a plan of two models): full RAF-DB is ~750 MB at 128 px
+            _DATA.pop(next(iter(_DATA)))
         _DATA[key] = datasets.load(data_path, image_size=int(image_size), progress=False, verbose=False)
     return _DATA[key]
 
@@ -166,8 +147,9 @@ def store_problem(store_root) -> str | None:
     return None
 
 
-def train_one(spec: dict, *, data_path, image_size: int, store_root, cache_dir=None, emit=None, wait: bool = True) -> dict:
-    """Bring one run of a plan to its epochs (train only what is missing); return a summary.
+def train_one(spec: dict, *, data_path, store_root, cache_dir=None, emit=None, wait: bool = True) -> dict:
+    """Bring one run of a plan, of any model, to its epochs (train only what is missing);
+    return a summary. The data set is loaded at the run's own image size.
 
     ``emit(line)`` receives train_run's log lines (one per finished epoch); ``wait``: when
     another process holds the run's lock, wait for it (True) or raise :class:`Busy`.
@@ -203,7 +185,7 @@ def train_one(spec: dict, *, data_path, image_size: int, store_root, cache_dir=N
                 raise Busy(cfg.run_id)
             time.sleep(1.0)
             continue
-        data = _dataset(data_path, image_size, cache_dir)
+        data = _dataset(data_path, cfg.image_size, cache_dir)
         try:
             with contextlib.redirect_stdout(_Lines(counting)):
                 store.ensure(cfg, spec["epochs"], data, keep_epochs=spec["keep"], verbose=True)
@@ -371,13 +353,14 @@ class _Progress:
             self.bar.set_postfix_str(f"runs {self.runs_done}/{self.n_runs}", refresh=True)
 
 
-def train_plan(plan: dict, *, data_path, image_size: int, store_root=None, workers: int | None = None,
+def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = None,
                scheduler: str | None = None, gpus=None, workers_per_gpu: int = 1, threads: int | None = None,
                retries: int = DEFAULT_RETRIES, progress: bool = True, data=None, deadline: float | None = None) -> dict:
     """Train every run of ``plan`` to its epochs; return a summary.
 
-    ``data_path``/``image_size``: what each worker loads (once per process, through the decode
-    cache); ``data``: the already-loaded Dataset, used by the sequential path. ``store_root``:
+    The plan's runs may be of any model (:mod:`fer_utils.models.registry`). ``data_path``: what
+    each worker loads (once per process and image size, through the decode cache); ``data``: an
+    already-loaded Dataset, used by the sequential path for the runs at its image size. ``store_root``:
     the run store (default :data:`fer_utils.paths.RUNS_DIR`). ``workers`` / ``gpus`` /
     ``workers_per_gpu``: a local Dask cluster (``threads``: intra-op threads per worker, default
     cores // workers); ``scheduler``: an existing one. None of them: sequentially in this
@@ -398,7 +381,7 @@ def train_plan(plan: dict, *, data_path, image_size: int, store_root=None, worke
                "engine": "sequential", "workers": 1, "dashboard": None, "stopped": False, "results": [], "epoch_times": []}
     if todo:
         bar = _Progress(todo, progress)
-        task = dict(data_path=data_path, image_size=int(image_size), store_root=str(store_root))
+        task = dict(data_path=data_path, store_root=str(store_root))
         try:
             if scheduler is None and workers is None and gpus is None:
                 _sequential(todo, bar, summary, task, data, deadline)
@@ -421,7 +404,7 @@ def train_plan(plan: dict, *, data_path, image_size: int, store_root=None, worke
 def _sequential(todo, bar, summary, task, data, deadline):
     if data is not None:
         _DATA.clear()
-        _DATA[(task["data_path"], task["image_size"], None)] = data
+        _DATA[(task["data_path"], int(data.image_size), None)] = data
     queue, first_busy = deque(todo), None
     while queue:
         if deadline is not None and time.time() >= deadline:

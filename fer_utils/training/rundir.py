@@ -1,11 +1,11 @@
 """The files of one run directory, and nothing else knows their names or formats.
 
-``config.json``        the :class:`~fer_utils.training.config.RunConfig` (``to_dict``)
+``config.json``        the :class:`~fer_utils.training.config.RunConfig` (``to_dict``), of any model
 ``history.csv``        one row per finished epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds
 ``checkpoint.keras``   the model and optimizer after the last epoch of the history (for resuming)
 ``checkpoint.next.keras`` the next epoch's checkpoint, between its save and its history row
 ``model-eNNNN.keras``  the model after epoch NNNN, kept for the epoch counts a table asked for
-``metrics.json``       per kept epoch: final-row metrics, the test evaluation, provenance
+``metrics.json``       per kept epoch: final-row metrics, the model's scores, provenance (+ cost)
 ``.lock``              held while a process trains the run
 
 Every write is atomic. Every read of a damaged file raises :class:`RunStoreError` naming the file
@@ -163,11 +163,11 @@ def write_metrics(run_dir, metrics: dict) -> None:
 
 def load_keras(path, what: str = "model"):
     """Load a ``.keras`` file of a run; a damaged one is a one-line :class:`RunStoreError`."""
-    import keras
+    from fer_utils.models.registry import read_keras
 
     path = Path(path)
     try:
-        return keras.saving.load_model(path)
+        return read_keras(path)
     except Exception as exc:  # noqa: BLE001 - any failure to read it means the file is damaged
         raise RunStoreError(
             f"{path}: the {what} cannot be read ({type(exc).__name__}; a truncated or damaged file); "

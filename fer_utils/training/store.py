@@ -1,4 +1,4 @@
-"""The run store: ``results/runs/<run id>/``, one folder per configuration (without epochs).
+"""The run store: ``results/runs/<run id>/``, one folder per configuration of any model.
 
 Asking for E epochs of a configuration that already has E or more costs nothing; asking for
 more continues the stored run (:func:`fer_utils.training.trainer.train_run` does the work). The files of a
@@ -17,7 +17,8 @@ from fer_utils import paths
 from fer_utils.training import rundir
 from fer_utils.training.config import RunConfig
 from fer_utils.errors import FerError, RunStoreError
-from fer_utils.training.trainer import final_row, train_run
+from fer_utils.training.scoring import final_row
+from fer_utils.training.trainer import train_run
 
 
 @dataclass
@@ -67,6 +68,20 @@ class Run:
             )
         return path
 
+    def summary(self) -> dict:
+        """What ``fer runs`` shows: model, data set (name and fingerprint), selection, epochs
+        done, and the holdout and test accuracy of the latest scored epoch (None: not measured)."""
+        evals = self.metrics.get("evaluations", {})
+        last = max(evals, key=int) if evals else None
+        ev = evals.get(last, {}) if last else {}
+        holdout = (ev.get("holdout") or {}).get("accuracy")
+        if holdout is None and self.config.selection == "holdout" and "final_row" in ev:
+            holdout = ev["final_row"].get("Val_accuracy")  # the report's CNN validates on the holdout
+        return {"run_id": self.id, "model": self.config.model, "data": self.metrics.get("data_source"),
+                "fingerprint": self.config.data, "selection": self.config.selection, "epochs": self.epochs_done,
+                "scored_epoch": int(last) if last else None, "holdout_accuracy": holdout,
+                "test_accuracy": (ev.get("test") or {}).get("accuracy")}
+
     def wall_seconds(self, epochs: int | None = None) -> float:
         rows = self.history if epochs is None else self.history[:epochs]
         return float(sum(r["seconds"] for r in rows))
@@ -93,15 +108,17 @@ class RunStore:
     def path(self, cfg: RunConfig) -> Path:
         return self.root / cfg.run_id
 
-    def ensure(self, cfg: RunConfig, epochs: int, data, keep_epochs=(), verbose=True, *, run_dir=None) -> Run:
-        """The run of ``cfg`` with at least ``epochs`` epochs, training only what is missing.
+    def ensure(self, cfg: RunConfig, epochs=None, data=None, keep_epochs=(), verbose=True, *, run_dir=None, **train) -> Run:
+        """The run of ``cfg`` with at least ``epochs`` epochs (None: a fixed-epoch family's
+        recipe epochs), training only what is missing; ``train``: more of
+        :func:`~fer_utils.training.trainer.train_run`'s options (``max_batches``, ``score_test``).
 
         ``run_dir`` puts the run in another folder than the store's (``fer train --run-dir``).
         The returned run's ``trained_now`` says how many epochs this call trained.
         """
         d = Path(run_dir) if run_dir is not None else self.path(cfg)
         before = len(rundir.read_history(d)) if d.is_dir() else 0
-        train_run(d, cfg, data, epochs, keep_epochs=keep_epochs, verbose=verbose)
+        train_run(d, cfg, data, epochs, keep_epochs=keep_epochs, verbose=verbose, **train)
         run = load_run(d)
         run.trained_now = max(0, run.epochs_done - before)
         return run
@@ -115,9 +132,9 @@ class RunStore:
     def get(self, cfg: RunConfig) -> Run | None:
         return self.load(cfg.run_id) if rundir.is_run(self.path(cfg)) else None
 
-    def runs(self, include_corrupt: bool = False) -> list[Run]:
-        """Every run, by id. A damaged run raises, or with ``include_corrupt`` is listed with its
-        ``problem`` set (and no config)."""
+    def runs(self, include_corrupt: bool = False, model: str | None = None) -> list[Run]:
+        """Every run (of ``model`` only, when given), by id. A damaged run raises, or with
+        ``include_corrupt`` is listed with its ``problem`` set (and no config)."""
         if not self.root.is_dir():
             return []
         out = []
@@ -125,7 +142,9 @@ class RunStore:
             if not rundir.is_run(p):
                 continue
             try:
-                out.append(self.load(p.name))
+                run = self.load(p.name)
+                if model is None or run.config.model == model:
+                    out.append(run)
             except RunStoreError as exc:
                 if not include_corrupt:
                     raise
@@ -151,3 +170,38 @@ class RunStore:
                 f"('make report' or 'fer train --data PATH'), or pass a model file"
             )
         return best
+
+
+def convert_legacy_run(src, runs_root) -> Path:
+    """Copy a run folder written by the old beyond trainer (``results/beyond/<id>/`` or a
+    published ``beyond/run-eNN-sS/``: config.json ``{"beyond": {...}, "data", "model":
+    "beyond_resnet"}``) into the one store ``runs_root`` under its run id of today's format
+    (model ``resnet``); return the new folder. Every file and subfolder is copied, history and
+    metrics byte for byte but for the metrics' ``run_id`` and ``model``; ``src`` is left as it
+    was. A destination that already holds the same run is left alone (idempotent)."""
+    import json
+    import shutil
+
+    from fer_utils.atomic import atomic_write_json
+
+    src, runs_root = Path(src), Path(runs_root)
+    stored = rundir.read_config(src)
+    if stored is None or "beyond" not in stored:
+        raise RunStoreError(f"{src / rundir.CONFIG}: not a run of the old beyond trainer (no 'beyond' key); nothing to convert")
+    cfg = RunConfig.from_dict(stored)
+    dest = runs_root / cfg.run_id
+    if rundir.read_config(dest) == cfg.to_dict():
+        return dest
+    if dest.exists():
+        raise RunStoreError(f"{dest}: exists and holds another run; move it away to convert {src}")
+    tmp = runs_root / f".{cfg.run_id}.converting"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(rundir.LOCK))
+    rundir.write_config(tmp, cfg.to_dict())
+    metrics_path = tmp / rundir.METRICS
+    if metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text())
+        metrics.update(run_id=cfg.run_id, model=cfg.model)
+        atomic_write_json(metrics_path, metrics)
+    tmp.replace(dest)
+    return dest

@@ -1,0 +1,194 @@
+"""The ``fer`` command's handlers: each parses nothing and decides nothing, it calls the library
+with keyword arguments and prints the result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from fer_utils.errors import FerError
+
+
+def model_summary(args) -> int:
+    from fer_utils.models.report_cnn import build_model, summary_text
+
+    m = build_model(depth=args.depth, input_size=args.input_size)
+    print(summary_text(m))
+    print(f"Parameters: {m.count_params():,} (depth {args.depth}, {args.input_size}x{args.input_size})")
+    return 0
+
+
+def synth(args) -> int:
+    from fer_utils.data.synthetic import generate
+
+    summary = generate(args.out, n_train=args.n_train, n_test=args.n_test, n_unlabelled=args.n_unlabelled, seed=args.seed)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def run(args) -> int:
+    from fer_utils.study.pipeline import run_study
+
+    return run_study(profile=args.profile, data=args.data, seeds=args.seeds, selection=args.selection, chain=args.chain,
+                     notebooks=args.notebooks, plan_only=args.plan, as_json=args.json, workers=args.workers,
+                     scheduler=args.scheduler, gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads)
+
+
+def tables(args) -> int:
+    from fer_utils.study.pipeline import run_tables
+
+    return run_tables(profile=args.profile, data=args.data, seeds=args.seeds, selection=args.selection, chain=args.chain,
+                      tables=args.tables, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
+                      gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads)
+
+
+def report(args) -> int:
+    from fer_utils.study.pipeline import report_study
+
+    if args.markdown or args.figure:
+        from fer_utils.study import published
+
+        flag = "--markdown" if args.markdown else "--figure"
+        if args.published is None:
+            raise FerError(f"{flag}: works on a published folder; give it one, e.g. "
+                           "--published published/tenth-test-cpu")
+        if args.figure:
+            print(f"drew {published.draw_figure(args.published)}", file=sys.stderr)  # stdout stays the markdown
+        if args.markdown:
+            print(published.markdown(args.published, args.profile if args.profile != "demo" else None), end="")
+        return 0
+    report_study(profile=args.profile, results_dir=args.published, dest=args.out, show_code=args.show_code)
+    return 0
+
+
+def publish(args) -> int:
+    from fer_utils import paths
+    from fer_utils.study import published
+    from fer_utils.study.pipeline import check_tables
+
+    tables = None if args.tables is None else check_tables(args.tables)
+    results = paths.RESULTS_DIR if args.results is None else args.results
+    index = published.publish(results, args.dest, args.profile, tables=tables)
+    figure = published.draw_figure(args.dest)
+    print(f"{args.dest}: tables {', '.join(map(str, index['tables']))} of profile {args.profile} "
+          f"({len(index['runs'])} runs, seeds {', '.join(map(str, index.get('seeds') or []))}, selection {index.get('selection')})")
+    print(f"rebuild them with: fer report --published {args.dest} --profile {args.profile} --markdown")
+    print(f"the tables per seed: {figure}")
+    return 0
+
+
+def runs(args) -> int:
+    from fer_utils.training.store import RunStore
+
+    def pct(v):
+        return "-" if v is None else f"{v:.4f}"
+
+    print("run\tmodel\tdata\tselection\tepochs\tholdout\ttest")
+    for r in RunStore().runs(include_corrupt=True):
+        if r.problem:
+            print(f"{r.id}\tCORRUPT\t{r.problem}")
+            continue
+        s = r.summary()
+        print(f"{s['run_id']}\t{s['model']}\t{s['data'] or '?'} ({s['fingerprint'][:12]})\t{s['selection']}\t{s['epochs']}"
+              f"\t{pct(s['holdout_accuracy'])}\t{pct(s['test_accuracy'])}")
+    return 0
+
+
+def evaluate(args) -> int:
+    from fer_utils.apply.evaluate import evaluate, format_evaluation, public
+
+    result = evaluate(args.model, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
+    print(json.dumps(public(result), indent=2) if args.json else format_evaluation(result))
+    return 0
+
+
+def compare(args) -> int:
+    from fer_utils.apply.evaluate import compare, format_comparison, public
+
+    result = compare(args.model_a, args.model_b, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
+    print(json.dumps(public(result), indent=2) if args.json else format_comparison(result))
+    return 0
+
+
+def data_info(args) -> int:
+    from fer_utils.data.datasets import format_info, info
+
+    rep = info(args.path, read_sizes=not args.no_sizes, split=args.split)
+    print(json.dumps(rep, indent=2) if args.json else format_info(rep))
+    return 0
+
+
+def train_config(args):
+    """``fer train``'s configuration (data fingerprint left empty) and epoch count, from its
+    flags and the model's defaults: the report's base configuration (Table 1's middle row:
+    lr 0.001, depth 2, batch 64, 50 epochs, 128 px, validated on test) for the report's CNN, the
+    beyond recipe for resnet (its epochs part of the configuration: ``None`` here)."""
+    from fer_utils.models.registry import preset
+    from fer_utils.training.config import RunConfig
+
+    model, fields = preset(args.preset) if args.preset else (args.model, {})
+    if model != "report_cnn" and (args.depth is not None or args.no_augment):
+        raise FerError(f"--depth/--no-augment: options of the report's CNN, not of model {model!r}; leave them out")
+    given = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "image_size": args.image_size,
+             "selection": args.selection, "depth": args.depth, "augment": False if args.no_augment else None}
+    fields.update({k: v for k, v in given.items() if v is not None})
+    epochs = args.epochs
+    if model != "report_cnn" and epochs is not None:
+        fields["epochs"], epochs = epochs, None  # part of the recipe (its schedule spans it)
+    elif model == "report_cnn" and epochs is None:
+        epochs = 50  # the report's Table 1
+    return RunConfig(data="", model=model, **fields), epochs  # a bad value fails here, before the data loads
+
+
+def train(args) -> int:
+    from fer_utils.atomic import check_writable
+    from fer_utils.data import datasets
+    from fer_utils.models.registry import load_model, save_model
+    from fer_utils.training.store import RunStore
+    from fer_utils.training.trainer import print_final, target_epochs
+
+    # Arguments and destinations first: nothing is loaded or trained for a command that would fail.
+    cfg, epochs = train_config(args)
+    if args.save:
+        check_writable(args.save, suffix=".keras", what="--save")
+    ds = datasets.load(args.data, image_size=cfg.image_size)
+    cfg = cfg.replace(data=ds.fingerprint)
+    epochs = target_epochs(cfg, epochs)
+    run = RunStore().ensure(cfg, epochs, ds, keep_epochs=(epochs,), run_dir=args.run_dir)
+    if run.trained_now == 0:
+        print(f"run {run.dir} already has {run.epochs_done} epochs; nothing trained")
+    print(f"Final row ({epochs} epochs, run {run.dir}):")
+    print_final(run.row(epochs))
+    if args.save:
+        kept, _ = load_model(run.model_path(epochs, must_exist=True))
+        save_model(kept, args.save, class_names=ds.class_names)
+        print(f"Saved the model to {args.save}")
+    return 0
+
+
+def organize(args) -> int:
+    from fer_utils.apply.organize import organize
+
+    from fer_utils.apply.choose import named_model, sorted_by_line, write_sorted_by
+    from fer_utils.study.choice import best_model
+
+    if args.model:
+        choice = named_model(args.model)
+    elif args.run:
+        from fer_utils.training.store import RunStore
+
+        choice = named_model(RunStore().load(args.run).model_path())
+    else:
+        choice = best_model(args.profile)
+    from fer_utils.study.figures import organize_contact_sheets
+
+    summary = organize(args.input, args.output, choice["path"], min_confidence=args.min_confidence,
+                       batch_size=args.batch_size, detect_faces=args.detect_faces)
+    write_sorted_by(args.output, choice)
+    print(summary)
+    print(sorted_by_line(choice))
+    sheets = organize_contact_sheets(args.output)
+    if sheets:
+        print(f"Contact sheets ({len(sheets)}): {sheets[0].parent}/<Class>.png")
+    return 0
