@@ -47,7 +47,8 @@ import numpy as np  # noqa: E402
 from fer_utils import backend  # noqa: E402
 
 backend.quiet()  # the package's CPU defaults (oneDNN on), as the fer command applies them
-from fer_utils.apply.organize import organize, read_predictions  # noqa: E402
+from fer_utils.apply.organize import organize  # noqa: E402
+from fer_utils.apply.organize_io import read_predictions  # noqa: E402
 
 #: The fer package's labels, mapped by name onto ours.
 FER_TO_OURS = {

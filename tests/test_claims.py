@@ -8,7 +8,7 @@ import pandas as pd
 from fer_utils.study import claims
 from fer_utils.study.protocol import METRIC_COLUMNS
 from fer_utils.study.profiles import PROFILES
-from fer_utils.study.experiments import TableResult
+from fer_utils.study.tables import TableResult
 
 
 def table(t: int, rows: dict, profile="full", seeds=(0,), std=None, picks=None) -> TableResult:

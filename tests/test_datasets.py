@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import RAF_ZIP, needs_raf, zip_tree
-from fer_utils.data import datasets
+from fer_utils.data import datasets, info
 from fer_utils.data.datasets import CLASS_NAMES, decode_image
 from fer_utils.errors import DataError
 
@@ -123,7 +123,7 @@ def test_no_layout(tmp_path):
 def test_class_folder_missing(report_tree):
     shutil.rmtree(report_tree / "class" / "test" / "Fear")
     with pytest.raises(DataError, match=r"class/test/Fear: class folder missing"):
-        datasets.info(report_tree)
+        info.info(report_tree)
 
 
 def test_class_folder_empty(report_tree):
@@ -132,27 +132,27 @@ def test_class_folder_empty(report_tree):
         f.unlink()
     (d / "notes.txt").write_text("no images here")
     with pytest.raises(DataError, match=r"class/train/Disgust: class folder is empty"):
-        datasets.info(report_tree)
+        info.info(report_tree)
 
 
 def test_report_split_missing(report_tree):
     shutil.rmtree(report_tree / "class" / "test")
     with pytest.raises(DataError, match=r"class/test: split 'test' is missing"):
-        datasets.info(report_tree)
+        info.info(report_tree)
 
 
 def test_unknown_class_folder(report_tree):
     (report_tree / "class" / "train" / "Contempt").mkdir()
     (report_tree / "class" / "train" / "Contempt" / "x.png").write_bytes(b"")
     with pytest.raises(DataError, match=r"Contempt.*not an emotion class"):
-        datasets.info(report_tree)
+        info.info(report_tree)
 
 
 def test_label_out_of_range(official_tree):
     f = official_tree / "basic" / "EmoLabel" / "list_patition_label.txt"
     f.write_text(f.read_text().replace("train_00001.jpg 1", "train_00001.jpg 9"))
     with pytest.raises(DataError, match=r"list_patition_label.txt, line 1: label '9' is out of range; expected an integer 1..7"):
-        datasets.info(official_tree)
+        info.info(official_tree)
 
 
 def test_csv_label_out_of_range(official_tree, tmp_path):
@@ -162,7 +162,7 @@ def test_csv_label_out_of_range(official_tree, tmp_path):
     lines[1] = lines[1].rsplit(",", 1)[0] + ",0"
     f.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"test_labels.csv, line 2: label '0' is out of range"):
-        datasets.info(t)
+        info.info(t)
 
 
 def test_official_split_missing(official_tree):
@@ -171,27 +171,27 @@ def test_official_split_missing(official_tree):
     for img in (official_tree / "basic" / "Image" / "aligned").glob("test_*"):
         img.unlink()
     with pytest.raises(DataError, match=r"split 'test' is missing"):
-        datasets.info(official_tree)
+        info.info(official_tree)
 
 
 def test_csv_split_missing(official_tree, tmp_path):
     t = _official_to_csv(official_tree, tmp_path / "c")
     (t / "test_labels.csv").unlink()
     with pytest.raises(DataError, match=r"test_labels.csv: split 'test' is missing"):
-        datasets.info(t)
+        info.info(t)
 
 
 def test_label_entry_without_image(official_tree):
     (official_tree / "basic" / "Image" / "aligned" / "train_00002_aligned.jpg").unlink()
     with pytest.raises(DataError, match=r"label entry 'train_00002.jpg' has no image.*train_00002_aligned.jpg"):
-        datasets.info(official_tree)
+        info.info(official_tree)
 
 
 def test_image_without_label(official_tree):
     f = official_tree / "basic" / "EmoLabel" / "list_patition_label.txt"
     f.write_text("\n".join(l for l in f.read_text().splitlines() if not l.startswith("train_00003")) + "\n")
     with pytest.raises(DataError, match=r"train_00003_aligned.jpg: image has no label"):
-        datasets.info(official_tree)
+        info.info(official_tree)
 
 
 def test_csv_image_without_label(official_tree, tmp_path):
@@ -199,7 +199,7 @@ def test_csv_image_without_label(official_tree, tmp_path):
     f = t / "train_labels.csv"
     f.write_text("\n".join(f.read_text().splitlines()[:-1]) + "\n")
     with pytest.raises(DataError, match=r"image has no label in .*train_labels.csv"):
-        datasets.info(t)
+        info.info(t)
 
 
 def test_bad_zip(tmp_path):
@@ -228,7 +228,7 @@ RAF_COUNTS = {
 
 @needs_raf
 def test_real_raf_official_zip_counts():
-    rep = datasets.info(RAF_ZIP, read_sizes=False)
+    rep = info.info(RAF_ZIP, read_sizes=False)
     assert rep["layout"] == "official"
     assert rep["totals"] == {"train": 12271, "test": 3068}
     assert rep["counts"] == RAF_COUNTS
@@ -252,7 +252,7 @@ def test_real_raf_other_two_layouts_built_from_the_zip(tmp_path):
     for split, rows in csv_rows.items():
         (tmp_path / "csv" / f"{split}_labels.csv").write_text("\n".join(rows) + "\n")
     for path, layout in ((tmp_path / "csv", "csv"), (tmp_path / "rep", "report")):
-        rep = datasets.info(path, read_sizes=False)
+        rep = info.info(path, read_sizes=False)
         assert rep["layout"] == layout and rep["counts"] == RAF_COUNTS
     fps = {datasets.load(p, image_size=24, verbose=False, progress=False).fingerprint for p in (RAF_ZIP, tmp_path / "csv", tmp_path / "rep")}
     assert len(fps) == 1
@@ -311,12 +311,12 @@ def test_csv_repeated_row_counted_once_conflicting_row_named(official_tree, tmp_
     lines = f.read_text().splitlines()
     f.write_text("\n".join(lines + [lines[1]]) + "\n")
     with pytest.warns(UserWarning, match="repeated label line"):
-        rep = datasets.info(t, read_sizes=False)
+        rep = info.info(t, read_sizes=False)
     assert rep["totals"]["train"] == len(lines) - 1
     name, lab = lines[1].split(",")
     f.write_text("\n".join(lines + [f"{name},{int(lab) % 7 + 1}"]) + "\n")
     with pytest.raises(DataError, match=rf"train_labels.csv, line {len(lines) + 1}: '{name}' is labelled .* on line 2"):
-        datasets.info(t, read_sizes=False)
+        info.info(t, read_sizes=False)
 
 
 def test_to_channels_matches_pil_luminance():
@@ -334,7 +334,7 @@ def test_format_info_prints_the_count_table_sizes_and_problems():
            "counts": {"train": {"Happiness": 3, "Fear": 1}, "test": {"Happiness": 2, "Fear": 0}},
            "class_names": ["Fear", "Happiness"], "totals": {"train": 4, "test": 2},
            "image_sizes": {"100x100": 5, "90x90": 1}, "image_modes": {"RGB": 6}, "problems": ["1 unreadable image"]}
-    assert datasets.format_info(rep).splitlines() == [
+    assert info.format_info(rep).splitlines() == [
         "raf.zip: official layout (data set), under basic/",
         "class          train    test",
         "Fear               1       0",
@@ -344,4 +344,4 @@ def test_format_info_prints_the_count_table_sizes_and_problems():
         "image modes: RGB (6)",
         "problem: 1 unreadable image",
     ]
-    assert "image sizes" not in datasets.format_info(dict(rep, image_sizes={}, image_modes={}))
+    assert "image sizes" not in info.format_info(dict(rep, image_sizes={}, image_modes={}))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fer_utils.models.report_cnn import training_flops
-from fer_utils.training import engine
+from fer_utils.training import clusters, engine
 from fer_utils.errors import FerError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def test_an_unreachable_scheduler_fails_fast_with_one_line(tmp_path):
     msg = str(err.value)
     assert "\n" not in msg and "--scheduler tcp://127.0.0.1:9: nothing answers there" in msg and "drop --scheduler" in msg
     with pytest.raises(FerError, match="expected a Dask scheduler address"):
-        engine.connect("not-an-address")
+        clusters.connect("not-an-address")
 
 
 @pytest.mark.slow
@@ -190,20 +190,20 @@ def test_the_closed_form_flop_count_is_the_layer_walk_of_the_built_model(depth, 
 
 
 def test_worker_environments_for_cpus_and_gpus(monkeypatch):
-    cpu = engine.worker_envs(2, cores=16)
+    cpu = clusters.worker_envs(2, cores=16)
     assert len(cpu) == 2 and cpu[0]["TF_NUM_INTRAOP_THREADS"] == "8" and cpu[0]["OMP_NUM_THREADS"] == "8"
     assert "CUDA_VISIBLE_DEVICES" not in cpu[0]
-    shared = engine.worker_envs(None, ["0"], 4, cores=16)
+    shared = clusters.worker_envs(None, ["0"], 4, cores=16)
     assert [e["CUDA_VISIBLE_DEVICES"] for e in shared] == ["0"] * 4
     assert shared[0]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.225" and shared[0]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
-    one_each = engine.worker_envs(None, ["0", "1", "2"], 1, cores=16)
+    one_each = clusters.worker_envs(None, ["0", "1", "2"], 1, cores=16)
     assert [e["CUDA_VISIBLE_DEVICES"] for e in one_each] == ["0", "1", "2"] and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in one_each[0]
     with pytest.raises(FerError, match="leave --workers out"):
-        engine.worker_envs(3, ["0", "1"], 1)
+        clusters.worker_envs(3, ["0", "1"], 1)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-    assert engine.gpu_ids("all") == ["2", "5"] and engine.gpu_ids(1) == ["2"]
+    assert clusters.gpu_ids("all") == ["2", "5"] and clusters.gpu_ids(1) == ["2"]
     with pytest.raises(FerError, match="2 GPU"):
-        engine.gpu_ids(3)
+        clusters.gpu_ids(3)
 
 
 # ---------------------------------------------------------------------------------------------

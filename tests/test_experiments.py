@@ -187,7 +187,7 @@ def test_check_seeds():
 
 
 def test_same_value_matches_grid_values_read_back_from_files():
-    from fer_utils.study.experiments import same_value
+    from fer_utils.study.protocol import same_value
 
     assert same_value(0.001, json.loads("0.001")) and same_value(0.1 + 0.2, 0.3)
     assert same_value(128, "128") and not same_value(128, 256)
@@ -196,7 +196,7 @@ def test_same_value_matches_grid_values_read_back_from_files():
 
 def test_a_corrupt_manifest_names_the_file(tmp_path):
     from fer_utils.errors import RunStoreError
-    from fer_utils.study.experiments import manifest_path, read_manifest
+    from fer_utils.study.tables import manifest_path, read_manifest
 
     p = manifest_path("demo", 1, tmp_path)
     p.parent.mkdir(parents=True)

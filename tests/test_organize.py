@@ -306,7 +306,9 @@ def test_model_path_and_faces_detection(tmp_path, model_path, model):
 def test_missing_opencv_says_how_to_install(tmp_path, model, monkeypatch):
     make_faces(tmp_path / "in", n=2)
     monkeypatch.setitem(sys.modules, "cv2", None)
-    monkeypatch.setattr(org, "_cascades", type(org._cascades)())
+    from fer_utils.apply import faces
+
+    monkeypatch.setattr(faces, "_cascades", type(faces._cascades)())
     with pytest.raises(FerError, match="pip install opencv-python-headless"):
         organize(tmp_path / "in", tmp_path / "out", model, progress=False, detect_faces=True)
 

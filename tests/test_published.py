@@ -184,7 +184,7 @@ def test_fer_publish_extends_a_publication_and_says_how_to_rebuild_it(tmp_path):
 
 
 def published_results(dest):
-    from fer_utils.study.experiments import load_results
+    from fer_utils.study.tables import load_results
 
     return load_results(published.profile_of(dest), results_dir=dest)
 

@@ -15,11 +15,11 @@ import pytest
 
 from conftest import run_fer
 from fer_utils.study import notebooks
-from fer_utils.study import report
+from fer_utils.study import provenance, report
 from fer_utils.study.protocol import METRIC_COLUMNS
 from fer_utils.study.profiles import PROFILES
 from fer_utils.training.config import RunConfig
-from fer_utils.study.experiments import TableResult
+from fer_utils.study.tables import TableResult
 
 CLASSES = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
 
@@ -220,7 +220,7 @@ def test_beyond_cost_curve_plots_each_run_at_its_epochs(tmp_path):
 def test_the_run_times_table_says_where_each_run_was_trained():
     where = {"backend": "tensorflow", "device": "cpu", "device_name": "AMD EPYC", "cpu_flags": "avx2 avx512f",
              "commit": "0123456789abcdef0123456789abcdef01234567"}
-    assert report._trained_on(where) == "tensorflow, cpu (AMD EPYC; avx2 avx512f), commit 0123456789ab"
+    assert provenance._trained_on(where) == "tensorflow, cpu (AMD EPYC; avx2 avx512f), commit 0123456789ab"
     older = {"backend": "jax", "device": "gpu", "device_name": "NVIDIA H100 80GB HBM3"}  # before commit and flags were kept
-    assert report._trained_on(older) == "jax, gpu (NVIDIA H100 80GB HBM3)"
-    assert report._trained_on(None) == "not recorded"
+    assert provenance._trained_on(older) == "jax, gpu (NVIDIA H100 80GB HBM3)"
+    assert provenance._trained_on(None) == "not recorded"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_utils.data import datasets
+from fer_utils.data import datasets, info
 
 from fer_utils.data import synthetic
 from fer_utils.data.datasets import CLASS_NAMES
@@ -50,7 +50,7 @@ def test_generation_is_deterministic(tiny, tmp_path):
 
 
 def test_loader_reads_it_back(tiny):
-    meta = datasets.info(tiny)
+    meta = info.info(tiny)
     assert meta["layout"] == "report" and meta["synthetic"] is True
     assert meta["totals"] == {"train": 28, "test": 14}
     for split, n in (("train", 28), ("test", 14)):
@@ -101,7 +101,7 @@ def test_refuses_foreign_folder_and_reuses_identical_set(tiny, tmp_path):
     assert synthetic.generate(copy, progress=False, **TINY)["reused"] is True
     # Other parameters replace the old synthetic set whole, leaving no temporary folders.
     summary = synthetic.generate(copy, progress=False, **{**TINY, "n_test": 7})
-    assert summary["reused"] is False and datasets.info(copy)["totals"]["test"] == 7
+    assert summary["reused"] is False and info.info(copy)["totals"]["test"] == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "mine"]
     assert json.loads((copy / synthetic.MANIFEST).read_text())["params"]["n_test"] == 7
 

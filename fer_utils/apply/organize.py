@@ -39,7 +39,6 @@ import csv
 import hashlib
 import io
 import os
-import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from fer_utils.atomic import atomic_write_text
-from fer_utils.data.datasets import CLASS_NAMES, decode_image
+from fer_utils.data.datasets import CLASS_NAMES
 from fer_utils.errors import ConfigError, DataError, FerError
 from fer_utils.apply.organize_io import (  # noqa: F401 - the file names are part of organize's interface too
     ERRORS_CSV,
@@ -68,6 +67,7 @@ from fer_utils.apply.organize_io import (  # noqa: F401 - the file names are par
     was_renamed,
     write_csv,
 )
+from fer_utils.apply.faces import detector, submit_decodes
 from fer_utils.progress import progress_bar
 from fer_utils.data.sources import IMAGE_SUFFIXES, Source, check_output_folder, is_image, write_error
 
@@ -133,61 +133,6 @@ def _model_fingerprint(model, class_names, size) -> str:
     for w in model.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# Optional face detection (OpenCV's Haar cascade, as shipped in the opencv wheels)
-
-_cascades = threading.local()
-
-
-def _cascade():
-    try:
-        import cv2
-    except ImportError:
-        raise FerError(
-            "detect_faces=True needs OpenCV, which is not installed. Install it with "
-            "'pip install opencv-python-headless<5' (or the package's 'faces' extra), or run without face detection"
-        ) from None
-    c = getattr(_cascades, "c", None)
-    if c is None:  # one classifier per thread: detectMultiScale is not documented thread safe
-        xml = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), "haarcascade_frontalface_default.xml")
-        c = cv2.CascadeClassifier(xml)
-        if c.empty():
-            raise FerError(
-                f"{xml}: OpenCV's Haar cascade is missing (OpenCV {cv2.__version__}; the 5.x wheels no longer "
-                f"ship cv2.data). Install 'opencv-python-headless<5', or run without face detection"
-            )
-        _cascades.c = c
-    return cv2, c
-
-
-def largest_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x, y, w, h) of the largest frontal face Haar finds in an RGB uint8 image, or None."""
-    cv2, cascade = _cascade()
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    side = min(gray.shape[:2])
-    faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(max(20, side // 5),) * 2)
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max((tuple(int(v) for v in f) for f in faces), key=lambda f: f[2] * f[3])
-    return x, y, w, h
-
-
-def _decode(data: bytes, size: int, name: str, detect_faces: bool, channels: int = 3) -> np.ndarray:
-    if not detect_faces:
-        return decode_image(data, size, name, channels=channels)
-    from PIL import Image
-
-    from fer_utils.data.datasets import to_channels
-
-    full = decode_image(data, None, name)
-    box = largest_face(full)
-    if box is not None:  # no face found: keep the whole image (UTKFace crops often are the face)
-        x, y, w, h = box
-        full = full[y : y + h, x : x + w]
-    face = np.asarray(Image.fromarray(full).resize((size, size), Image.NEAREST), dtype=np.uint8)
-    return to_channels(face[None], channels)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +230,7 @@ def organize(
     try:
         inputs, errors = _inputs(src, input)
         if detect_faces:
-            _cascade()  # fail now, not in a worker thread
+            detector()  # fail now, not in a worker thread
         model, class_names, size, channels = _resolve_model(model, class_names)
         try:
             return _sort(src, inputs, errors, output, model, class_names, size, channels,
@@ -367,11 +312,11 @@ def _sort(src, inputs, errors, output, model, class_names, size, channels, *, ba
         with ThreadPoolExecutor(max_workers=workers) as pool, open(journal_path, "a", encoding="utf-8", newline="") as journal:
             batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
             decode = (size, detect_faces, channels)
-            pending = _submit(pool, src, batches[0], *decode) if batches else None
+            pending = submit_decodes(pool, src, batches[0], *decode) if batches else None
             for b in range(len(batches)):
                 results = [f.result() for f in pending]
                 # decode the next batch while the model predicts this one (predict releases the GIL)
-                pending = _submit(pool, src, batches[b + 1], *decode) if b + 1 < len(batches) else None
+                pending = submit_decodes(pool, src, batches[b + 1], *decode) if b + 1 < len(batches) else None
                 ok = [r for r in results if r[2] is not None]
                 for r in results:
                     if r[2] is None:
@@ -433,46 +378,3 @@ def _sort(src, inputs, errors, output, model, class_names, size, channels, *, ba
         per_class={c: per[c] for c in class_names},
         uncertain_per_class={c: unc[c] for c in class_names if unc[c]},
     )
-
-
-def _submit(pool, src: Source, rels, size, detect_faces, channels):
-    def work(rel, data):
-        mtime_ns = None
-        try:
-            if data is None:
-                data = src.read(rel)
-                mtime_ns = src.mtime_ns(rel)
-        except OSError as exc:
-            return rel, None, None, f"cannot read ({exc.strerror or exc})", None
-        try:
-            return rel, data, _decode(data, size, rel, detect_faces, channels), None, mtime_ns
-        except DataError as exc:
-            return rel, data, None, str(exc).split(": ", 1)[-1], None
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-            return rel, data, None, f"cannot decode image ({type(exc).__name__})", None
-
-    futures = []
-    for rel in rels:
-        data = None
-        if src.is_zip:  # zip members are read here, in one thread
-            try:
-                data = src.read(rel)
-            except OSError as exc:  # bad CRC, encrypted member, ...
-                futures.append(pool.submit(lambda rel=rel, e=exc: (rel, None, None, e.strerror or str(e), None)))
-                continue
-        futures.append(pool.submit(work, rel, data))
-    return futures
-
-
-# --------------------------------------------------------------------------------------------
-# Reading the results back
-
-
-def read_predictions(output):
-    """``OUTPUT/predictions.csv`` as a DataFrame (probabilities as floats)."""
-    import pandas as pd
-
-    path = Path(output) / PREDICTIONS_CSV
-    if not path.exists():
-        raise FerError(f"{path}: no predictions; run organize(input, {output}, model) first")
-    return pd.read_csv(path, keep_default_na=False)

@@ -157,3 +157,13 @@ def write_csv(path: Path, header, rows) -> None:
     data = buf.getvalue().encode("utf-8")
     if not same_bytes(path, data):  # a repeated run leaves even the modification time alone
         atomic_write_bytes(path, data)
+
+
+def read_predictions(output):
+    """``OUTPUT/predictions.csv`` as a DataFrame (probabilities as floats)."""
+    import pandas as pd
+
+    path = Path(output) / PREDICTIONS_CSV
+    if not path.exists():
+        raise FerError(f"{path}: no predictions; run organize(input, {output}, model) first")
+    return pd.read_csv(path, keep_default_na=False)

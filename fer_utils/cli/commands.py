@@ -112,7 +112,7 @@ def compare(args) -> int:
 
 
 def data_info(args) -> int:
-    from fer_utils.data.datasets import format_info, info
+    from fer_utils.data.info import format_info, info
 
     rep = info(args.path, read_sizes=not args.no_sizes, split=args.split)
     print(json.dumps(rep, indent=2) if args.json else format_info(rep))

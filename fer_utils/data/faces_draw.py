@@ -14,12 +14,20 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from fer_utils.data.faces_cues import (  # SUPERSAMPLE: draw at 2x and downsample, smooth edges without antialiasing
+    SUPERSAMPLE,
+    lerp,
+    sample_actions,
+    sample_age,
+    sample_identity,
+    sample_scene,
+    race,
+)
 from fer_utils.data.layouts import CLASS_NAMES
 
 #: Bump when the drawing changes, so a rerun over an older set regenerates it.
 GENERATOR_VERSION = 2  # 2: stronger, larger expression cues for the few-step demo profile
 IMAGE_SIZE = 100  # RAF-DB's aligned crops are 100x100
-SUPERSAMPLE = 2  # draw at 2x and downsample: smooth edges without per-primitive antialiasing
 CANVAS = IMAGE_SIZE * SUPERSAMPLE
 SPLIT_IDS = {"train": 0, "test": 1, "unlabelled": 2}
 
@@ -30,102 +38,6 @@ INTENSITY = (0.8, 1.0)
 WEAK_INTENSITY = (0.35, 0.8)
 WEAK_SHARE = 0.1
 LABEL_NOISE = 0.03
-GRAYSCALE_SHARE = 0.10
-OCCLUSION_SHARE = 0.15
-
-AUS = ("brow_raise", "inner_brow", "brow_lower", "brow_together", "eye_open", "cheek_raise",
-       "nose_wrinkle", "upper_lip", "lip_corner", "lip_stretch", "lip_press", "jaw_drop")
-
-#: Action-unit prototypes at full intensity (eye_open < 0 narrows, lip_corner < 0 pulls down).
-#: Some exceed 1: a more-than-typical movement, so the cue stays visible at 72 px.
-PROTOTYPES = {
-    "Neutral": {},
-    "Happiness": {"lip_corner": 1.0, "cheek_raise": 1.0, "eye_open": -0.6, "jaw_drop": 0.4},
-    "Sadness": {"inner_brow": 1.3, "brow_together": 0.5, "lip_corner": -1.3, "eye_open": -0.35},
-    "Surprise": {"brow_raise": 1.2, "eye_open": 1.2, "jaw_drop": 1.2},
-    "Fear": {"brow_raise": 0.6, "inner_brow": 0.7, "brow_together": 0.9, "eye_open": 1.0,
-             "lip_stretch": 1.0, "jaw_drop": 0.35},
-    "Anger": {"brow_lower": 1.3, "brow_together": 1.2, "eye_open": -0.7, "lip_press": 1.0},
-    "Disgust": {"nose_wrinkle": 1.2, "upper_lip": 1.2, "brow_lower": 0.4, "eye_open": -0.35,
-                "lip_corner": -0.25},
-}
-
-SKIN_TONES = np.array([(255, 224, 200), (240, 196, 160), (210, 160, 120), (170, 115, 80),
-                       (120, 80, 55), (80, 52, 38)], dtype=float)
-HAIR_COLOURS = [(25, 20, 18), (60, 40, 25), (110, 75, 40), (190, 150, 90), (150, 60, 30)]
-IRIS_COLOURS = [(60, 40, 25), (90, 60, 30), (70, 110, 150), (80, 120, 80)]
-
-# --------------------------------------------------------------------------------------------
-# Sampling one face: identity, expression, scene.
-
-
-def _lerp(c0, c1, t):
-    return tuple(int(round(a + (b - a) * t)) for a, b in zip(c0, c1))
-
-
-def _sample_age(rng, split: str) -> int:
-    if split == "unlabelled":
-        # A UTKFace-like spread: children to the old, most in between.
-        return int(np.clip(rng.choice([rng.integers(1, 13), rng.integers(13, 90)], p=[0.2, 0.8]), 1, 90))
-    return int(rng.integers(16, 80))
-
-
-def _sample_identity(rng, age: int) -> dict:
-    child = max(0.0, (13 - age) / 12)  # 1 for a baby, 0 from 13 on
-    tone = rng.uniform(0, len(SKIN_TONES) - 1)
-    lo = int(tone)
-    skin = _lerp(SKIN_TONES[lo], SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)], tone - lo)
-    gender = int(rng.integers(0, 2))
-    a = rng.uniform(68, 75) * (1 + 0.04 * child)  # half width of the face, in canvas pixels
-    grey = np.clip((age - 45) / 35, 0, 1) * rng.uniform(0.3, 1)
-    hair = _lerp(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], (200, 200, 200), grey)
-    return {
-        "age": age, "gender": gender, "child": child, "tone": tone, "skin": skin,
-        "a": a, "b": a * rng.uniform(1.12, 1.28) * (1 - 0.1 * child),
-        "hair": hair, "hair_style": int(rng.choice(4, p=[0.1, 0.35, 0.25, 0.3] if gender else [0.2, 0.5, 0.2, 0.1])),
-        "hairline": rng.uniform(48, 66),  # half-angle of the hair cap, degrees: larger is lower
-        "eye_y": rng.uniform(-0.18, -0.08) + 0.12 * child,  # child eyes sit lower in the head
-        "eye_dx": rng.uniform(0.33, 0.45),
-        "eye_r": rng.uniform(0.14, 0.17) * (1 + 0.3 * child),
-        "iris": IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))],
-        "brow_w": rng.uniform(6.0, 8.0) * (1.15 if not gender else 1.0),
-        "brow_gap": rng.uniform(1.3, 1.8),
-        "nose_len": rng.uniform(0.22, 0.32) * (1 - 0.35 * child),
-        "mouth_y": rng.uniform(0.42, 0.52) - 0.05 * child,
-        "mouth_w": rng.uniform(0.34, 0.42) * (1 - 0.3 * child),
-        "lip": _lerp(skin, (150, 40, 55), rng.uniform(0.5, 0.75)),
-        "wrinkles": float(np.clip((age - 40) / 40, 0, 1)),
-        "clothes": tuple(int(v) for v in rng.integers(20, 235, 3)),
-    }
-
-
-def _sample_actions(rng, expression: str, intensity: float) -> dict:
-    proto = PROTOTYPES[expression]
-    # Small random activations everywhere: faces are never perfectly still.
-    acts = {au: float(rng.normal(0, 0.06)) for au in AUS}
-    for au, v in proto.items():
-        acts[au] += intensity * v * rng.uniform(0.8, 1.2)
-    return acts
-
-
-def _sample_scene(rng) -> dict:
-    return {
-        "angle": rng.uniform(-12, 12),
-        "scale": rng.uniform(0.9, 1.08),
-        "shift": rng.uniform(-9, 9, 2) * SUPERSAMPLE,
-        "mirror": bool(rng.random() < 0.5),
-        "light_dir": rng.uniform(0, 2 * np.pi),
-        "light_strength": rng.uniform(0, 0.2),
-        "contrast": rng.uniform(0.85, 1.15),
-        "brightness": rng.uniform(-12, 12),
-        "gray": bool(rng.random() < GRAYSCALE_SHARE),
-        "blur": float(rng.choice([0, rng.uniform(0.3, 0.8)], p=[0.8, 0.2])),
-        "noise": rng.uniform(0, 5),
-        "quality": int(rng.integers(45, 96)),
-        "occlusion": str(rng.choice(["none", "glasses", "sunglasses", "hand", "block"],
-                                    p=[1 - OCCLUSION_SHARE, 0.05, 0.03, 0.04, 0.03])),
-    }
-
 
 # --------------------------------------------------------------------------------------------
 # Drawing: background, the face on its own layer, pose, occlusions, camera.
@@ -134,14 +46,14 @@ def _sample_scene(rng) -> dict:
 def _background(rng) -> Image.Image:
     # Muted colours: half-way between a random colour and its grey.
     grey = int(rng.integers(70, 190))
-    base = _lerp((grey, grey, grey), rng.integers(30, 230, 3), 0.35)
+    base = lerp((grey, grey, grey), rng.integers(30, 230, 3), 0.35)
     img = Image.new("RGB", (CANVAS, CANVAS), base)
     d = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(0, 4))):
         x0, y0 = rng.integers(-40, CANVAS, 2)
         w, h = rng.integers(20, 140, 2)
         # Clutter mostly blended into the base colour: visible, but much fainter than the face.
-        colour = _lerp(base, rng.integers(0, 256, 3), 0.22)
+        colour = lerp(base, rng.integers(0, 256, 3), 0.22)
         shape = d.rectangle if rng.random() < 0.6 else d.ellipse
         shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
     return img.filter(ImageFilter.BoxBlur(int(rng.integers(0, 6))))
@@ -197,7 +109,7 @@ def _draw_body(d, ident, cx, cy):
 def _draw_hair(d, ident, cx, cy):
     a, b, style = ident["a"], ident["b"], ident["hair_style"]
     if style == 0:  # very short or bald: a thin shadow of hair
-        d.chord([cx - a, cy - b, cx + a, cy + b], 200, 340, fill=_lerp(ident["hair"], ident["skin"], 0.6))
+        d.chord([cx - a, cy - b, cx + a, cy + b], 200, 340, fill=lerp(ident["hair"], ident["skin"], 0.6))
         return
     # The hair cap covers the top of the face ellipse down to the hairline.
     half = ident["hairline"]
@@ -244,7 +156,7 @@ def _draw_brow(d, ident, act, cx, cy, side):
     outer = (ex + side * r * 1.4, base - raise_all * 0.8 + lower * 0.3 + 0.2 * inner_up)
     arch = r * (0.25 + 0.35 * max(0.0, act["brow_raise"]))
     mid = ((inner[0] + outer[0]) / 2, min(inner[1], outer[1]) - arch)
-    colour = _lerp(ident["hair"], (15, 10, 8), 0.6)
+    colour = lerp(ident["hair"], (15, 10, 8), 0.6)
     d.line(_through(inner, mid, outer, 8), fill=colour, width=int(ident["brow_w"] * SUPERSAMPLE), joint="curve")
     if act["brow_together"] > 0.35 and act["brow_lower"] > 0.3:  # vertical frown lines (AU4)
         x = cx + side * r * 0.35
@@ -268,7 +180,7 @@ def _draw_cheeks(d, ident, act, cx, cy):
     if k < 0.15:
         return
     a, b = ident["a"], ident["b"]
-    colour = _lerp(ident["skin"], (235, 90, 100), min(0.5, 0.45 * k))
+    colour = lerp(ident["skin"], (235, 90, 100), min(0.5, 0.45 * k))
     for s in (-1, 1):
         x, y = cx + s * a * 0.55, cy + b * (0.2 - 0.08 * min(k, 1))
         d.ellipse([x - a * 0.22, y - b * 0.1, x + a * 0.22, y + b * 0.1], fill=colour)
@@ -353,7 +265,7 @@ def _occlude_after_pose(img, rng, ident, kind):
     d = ImageDraw.Draw(img)
     c = CANVAS / 2
     if kind == "hand":
-        skin = _lerp(ident["skin"], (0, 0, 0), 0.05)
+        skin = lerp(ident["skin"], (0, 0, 0), 0.05)
         x = c + rng.uniform(-0.5, 0.5) * ident["a"]
         y = c + rng.uniform(0.1, 0.7) * ident["b"]
         w, h = ident["a"] * rng.uniform(0.32, 0.45), ident["b"] * rng.uniform(0.22, 0.3)
@@ -411,11 +323,11 @@ def render(seed: int, split: str, index: int, label: int) -> tuple[bytes, dict]:
     drawn = int(label)
     if split != "unlabelled" and rng.random() < LABEL_NOISE:
         drawn = int(rng.choice([k for k in range(len(CLASS_NAMES)) if k != label]))
-    age = _sample_age(rng, split)
-    ident = _sample_identity(rng, age)
+    age = sample_age(rng, split)
+    ident = sample_identity(rng, age)
     intensity = rng.uniform(*(WEAK_INTENSITY if rng.random() < WEAK_SHARE else INTENSITY))
-    acts = _sample_actions(rng, CLASS_NAMES[drawn], intensity)
-    scene = _sample_scene(rng)
+    acts = sample_actions(rng, CLASS_NAMES[drawn], intensity)
+    scene = sample_scene(rng)
     bg = _background(rng)
     layer = _draw_face(ident, acts)
     if scene["occlusion"] in ("glasses", "sunglasses"):
@@ -428,11 +340,5 @@ def render(seed: int, split: str, index: int, label: int) -> tuple[bytes, dict]:
         _occlude_after_pose(bg, rng, ident, scene["occlusion"])
     data = _camera(bg, rng, scene)
     meta = {"label": CLASS_NAMES[label], "drawn": CLASS_NAMES[drawn], "intensity": float(intensity),
-            "age": age, "gender": ident["gender"], "race": _race(ident["tone"])}
+            "age": age, "gender": ident["gender"], "race": race(ident["tone"])}
     return data, meta
-
-
-def _race(tone: float) -> int:
-    # UTKFace's race field (0 White, 1 Black, 2 Asian, 3 Indian, 4 Others), from skin tone only:
-    # a stand-in so the names parse, not a claim about anyone.
-    return [0, 2, 3, 4, 1, 1][int(round(tone))]

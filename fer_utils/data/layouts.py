@@ -37,22 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from fer_utils.errors import DataError
+from fer_utils.data.classes import CLASS_ALIASES, CLASS_NAMES, RAF_ID_TO_NAME, canonical_class, raf_label  # noqa: F401  (re-exported)
 from fer_utils.data.sources import Source, is_image
-
-#: Canonical class order: RAF-DB's label ids 1..7.
-CLASS_NAMES: tuple[str, ...] = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
-RAF_ID_TO_NAME = {i + 1: name for i, name in enumerate(CLASS_NAMES)}
-
-#: Folder names other tools use for the same classes (matched case-insensitively).
-CLASS_ALIASES = {
-    "surprise": "Surprise", "surprised": "Surprise",
-    "fear": "Fear", "fearful": "Fear", "scared": "Fear",
-    "disgust": "Disgust", "disgusted": "Disgust",
-    "happiness": "Happiness", "happy": "Happiness", "joy": "Happiness",
-    "sadness": "Sadness", "sad": "Sadness",
-    "anger": "Anger", "angry": "Anger",
-    "neutral": "Neutral",
-}
 
 SPLITS = ("train", "test")
 #: A data set whose root holds this file says it is synthetic (written by ``fer synth``).
@@ -64,15 +50,6 @@ LAYOUT_HELP = (
     "'test_labels.csv'; (3) the report's 'class/{train,test}/<ClassName>/' (e.g. "
     "class/train/Happiness/). See the README section 'Where to put RAF-DB'"
 )
-
-
-def canonical_class(name: str) -> str | None:
-    """Map a folder or label name onto :data:`CLASS_NAMES`, or None.
-
-    >>> canonical_class("happy"), canonical_class("Neutral"), canonical_class("cat")
-    ('Happiness', 'Neutral', None)
-    """
-    return CLASS_ALIASES.get(name.strip().lower())
 
 
 @dataclass
@@ -153,20 +130,6 @@ def _mark_synthetic(source: Source, scan: Scan) -> Scan:
     return scan
 
 
-def _raf_label(raw: str, where: str) -> str:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value not in RAF_ID_TO_NAME:
-        raise DataError(
-            f"{where}: label {raw!r} is out of range; expected an integer 1..7 "
-            f"(1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral). "
-            f"Fix the label"
-        )
-    return RAF_ID_TO_NAME[value]
-
-
 class _Labels:
     """The lines of a label file seen so far: a repeated line is counted once (and reported),
     the same image with another label is an error naming both lines."""
@@ -217,7 +180,7 @@ def _scan_official(source: Source, label_file: str, splits) -> Scan:
                 f"remove that line"
             )
         name, lab = parts
-        label = _raf_label(lab, f"{where}, line {lineno}")
+        label = raf_label(lab, f"{where}, line {lineno}")
         stem = name.rsplit(".", 1)[0]
         split = "train" if stem.startswith("train") else "test" if stem.startswith("test") else None
         if split is None:
@@ -275,7 +238,7 @@ def _scan_csv(source: Source, first_csv: str, splits) -> Scan:
             if len(row) < 2:
                 raise DataError(f"{where}, line {lineno}: expected 'image,label', got {row!r}; fix or remove that line")
             name, lab = row[0].strip(), row[1].strip()
-            label = _raf_label(lab, f"{where}, line {lineno}")
+            label = raf_label(lab, f"{where}, line {lineno}")
             paths = images.get(name) or images.get(name.replace(".jpg", "_aligned.jpg"))
             if not paths:
                 raise DataError(

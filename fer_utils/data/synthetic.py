@@ -75,14 +75,12 @@ from pathlib import Path
 import numpy as np
 
 from fer_utils.errors import ConfigError, DataError
+from fer_utils.data.faces_cues import GRAYSCALE_SHARE, OCCLUSION_SHARE, PROTOTYPES  # noqa: F401 - re-exported
 from fer_utils.data.faces_draw import (  # noqa: F401 - re-exported: the generator's settings, in one place
     GENERATOR_VERSION,
-    GRAYSCALE_SHARE,
     IMAGE_SIZE,
     INTENSITY,
     LABEL_NOISE,
-    OCCLUSION_SHARE,
-    PROTOTYPES,
     SPLIT_IDS,
     WEAK_INTENSITY,
     WEAK_SHARE,

@@ -9,7 +9,7 @@ Three things every notebook shows the same way, each written once here:
   and the difference for every grid value (and :func:`said_vs_got`, the same in a sentence).
 
 Then the claims: pure functions of table results. Each is evaluated twice, on our numbers and on
-the report's own published numbers (:func:`published_result`), so a reader sees both where our
+the report's own published numbers (:func:`fer_utils.study.tables.published_result`), so a reader sees both where our
 reproduction disagrees with the report and where the report disagrees with itself.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fer_utils.study.protocol import METRIC_COLUMNS, REPORT_CHOICES, REPORT_TABLES, TABLE_FACTOR_LABEL
+from fer_utils.study.protocol import METRIC_COLUMNS, REPORT_CHOICES, TABLE_FACTOR_LABEL
 
-from fer_utils.study.profiles import PROFILES
-from fer_utils.study.experiments import TableResult, published_row, report_equivalent, same_value
+from fer_utils.study.tables import TableResult, at_report_scale, published_result
+from fer_utils.study.protocol import published_row, report_equivalent, same_value
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"
 
@@ -127,37 +127,6 @@ def said_vs_got(result: TableResult) -> str:
     if result.picks.get("sound") is not None:
         s += f" On the held-out validation split (max Val_accuracy) the pick is {fmt(result.picks['sound'])}."
     return s
-
-
-# ---------------------------------------------------------------------------------------------
-# The report's own numbers, at the report's scale
-
-
-def published_result(table: int) -> TableResult:
-    """The report's own Table ``table`` as a TableResult (one seed, the ``full`` profile)."""
-    pub = REPORT_TABLES[table]
-    idx = pd.Index([float(v) for v in pub], name="value")
-    mean = pd.DataFrame([list(v) for v in pub.values()], index=idx, columns=list(METRIC_COLUMNS))
-    manifest = {"table": table, "seeds": [0], "profile": PROFILES["full"].to_dict(), "selection": "test",
-                "picks": {"report": float(REPORT_CHOICES[table]["value"]), "sound": None}}
-    return TableResult(table, manifest, mean, mean * 0.0, {})
-
-
-def at_report_scale(result: TableResult) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(mean, std) re-indexed by the REPORT's grid value (Table 2's epochs are scaled in the
-    demo and smoke profiles; the other grids are the report's own values). Rows with no
-    equivalent are dropped."""
-    prof = result.manifest["profile"]
-    keep, idx = [], []
-    for v in result.mean.index:
-        eq = report_equivalent(result.table, v, prof)
-        if eq is not None:
-            keep.append(v)
-            idx.append(eq)
-    mean = result.mean.loc[keep].copy()
-    std = result.std.loc[keep].copy()
-    mean.index = std.index = pd.Index(idx, name="value")
-    return mean, std
 
 
 # ---------------------------------------------------------------------------------------------

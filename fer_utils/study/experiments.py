@@ -16,25 +16,30 @@ This module launches no notebook and imports neither the report nor the notebook
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 
 from fer_utils import paths
 from fer_utils.atomic import atomic_write_json
-from fer_utils.study.protocol import METRIC_COLUMNS, RAF_DB_TRAIN, REPORT_CHOICES, REPORT_PROTOCOL, REPORT_TABLES, TABLE_CAPTIONS
+from fer_utils.study.protocol import (
+    RAF_DB_TRAIN,
+    REPORT_CHOICES,
+    REPORT_PROTOCOL,
+    TABLE_CAPTIONS,
+    final_value,
+    pick,
+    report_equivalent,
+    same_value,
+)
 from fer_utils.study.profiles import Profile, get_profile
+from fer_utils.study.tables import TABLE_NOTEBOOKS, TABLES, TableResult, load_table, manifest_path, read_manifest
 from fer_utils.training.config import RunConfig
-from fer_utils.errors import ConfigError, FerError, RunStoreError
+from fer_utils.errors import ConfigError, FerError
 
 CHAINS = ("report", "selected")
-TABLES = (1, 2, 3, 4)
-#: The notebook that runs each table.
-TABLE_NOTEBOOKS = {1: "01_learning_rate", 2: "02_epochs", 3: "03_network_depth", 4: "04_batch_size"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,65 +257,7 @@ def plan(exp: Experiment, tables=TABLES, final: bool | None = None, models: bool
 
 
 # ---------------------------------------------------------------------------------------------
-# Manifests, running and reading a table
-
-
-def tables_dir(profile: str, results_dir=None) -> Path:
-    return (Path(results_dir) / "tables" if results_dir is not None else paths.TABLES_DIR) / profile
-
-
-def manifest_path(profile: str, table: int, results_dir=None) -> Path:
-    return tables_dir(profile, results_dir) / f"table{table}.json"
-
-
-def read_manifest(profile: str, table: int, results_dir=None) -> dict | None:
-    p = manifest_path(profile, table, results_dir)
-    if not p.exists():
-        return None
-    try:
-        man = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunStoreError(f"{p}: not a table manifest ({exc.__class__.__name__}); run the table's notebook again "
-                            f"({TABLE_NOTEBOOKS.get(table, 'fer run')}) to rewrite it") from None
-    if not isinstance(man, dict) or not {"table", "rows", "picks", "seeds"} <= set(man):
-        raise RunStoreError(f"{p}: not a table manifest (expected the keys table, rows, picks, seeds); run the table's notebook again")
-    return man
-
-
-@dataclass
-class TableResult:
-    table: int
-    manifest: dict
-    mean: pd.DataFrame  # index: grid value; the report's columns (+ Test_* with holdout)
-    std: pd.DataFrame
-    runs: dict = field(default_factory=dict)  # (value, seed) -> Run
-    final_runs: dict = field(default_factory=dict)  # seed -> Run of the final model (Table 4)
-    per_seed: pd.DataFrame | None = None  # one row per (value, seed): the columns of mean, unaveraged
-
-    @property
-    def caption(self) -> str:
-        return TABLE_CAPTIONS[self.table]
-
-    @property
-    def picks(self) -> dict:
-        return self.manifest["picks"]
-
-    @property
-    def n_seeds(self) -> int:
-        return len(self.manifest.get("seeds", [0]))
-
-
-def same_value(a, b) -> bool:
-    """Whether two grid values are the same number (None matches nothing): 0.001 read back from
-    JSON or a CSV equals the profile's 0.001."""
-    return a is not None and b is not None and math.isclose(float(a), float(b))
-
-
-def pick(df: pd.DataFrame, rule: str) -> float:
-    """The grid value a rule picks: "min |Discrepancy|" (the report's Table 4) or max Val_accuracy."""
-    if rule == "min |Discrepancy|":
-        return float(df["Discrepancy"].abs().idxmin())
-    return float(df["Val_accuracy"].idxmax())
+# Running a table (its manifest is read back by fer_utils.study.tables)
 
 
 def run_table(exp: Experiment, table: int, verbose: bool = True) -> TableResult:
@@ -357,104 +304,8 @@ def run_table(exp: Experiment, table: int, verbose: bool = True) -> TableResult:
     return result
 
 
-def load_table(manifest: dict, store=None) -> TableResult:
-    """Assemble a table from its manifest and the run store (trains nothing)."""
-    from fer_utils.training.store import RunStore
-
-    store = store or RunStore()
-    records, runs = [], {}
-    for r in manifest["rows"]:
-        run = store.load(r["run_id"])
-        runs[(r["value"], r["seed"])] = run
-        rec = {"value": r["value"], "seed": r["seed"], **run.row(r["epochs"])}
-        ev = run.evaluation(r["epochs"])
-        if manifest["selection"] == "holdout" and ev:
-            rec["Test_loss"] = ev["test"]["loss"]
-            rec["Test_accuracy"] = ev["test"]["accuracy"]
-        records.append(rec)
-    df = pd.DataFrame(records)
-    cols = [c for c in (*METRIC_COLUMNS, "Test_loss", "Test_accuracy") if c in df.columns]
-    g = df.groupby("value", sort=False)[cols]
-    mean = g.mean()
-    std = g.std(ddof=1).fillna(0.0) if len(manifest["seeds"]) > 1 else g.mean() * 0.0
-    final_runs = {r["seed"]: store.load(r["run_id"]) for r in manifest.get("final", {}).get("rows", [])}
-    return TableResult(manifest["table"], manifest, mean, std, runs, final_runs, df[["value", "seed", *cols]])
-
-
-def load_results(profile: str = "demo", results_dir=None) -> dict:
-    """``{table: TableResult}`` for every table whose manifest exists under ``results_dir``
-    (default the project's results/: ``tables/<profile>/`` and the run store ``runs/``)."""
-    from fer_utils.training.store import RunStore
-
-    get_profile(profile)  # an unknown profile is an error naming the known ones
-    store = RunStore(Path(results_dir) / "runs") if results_dir is not None else RunStore()
-    out = {}
-    for t in TABLES:
-        man = read_manifest(profile, t, results_dir)
-        if man is not None:
-            out[t] = load_table(man, store)
-    return out
-
-
-def curves(result: TableResult) -> pd.DataFrame:
-    """Per-epoch history of every row (long format: value, seed, epoch, metric columns)."""
-    frames = []
-    for r in result.manifest["rows"]:
-        run = result.runs[(r["value"], r["seed"])]
-        h = pd.DataFrame(run.history[: r["epochs"]])
-        h["value"], h["seed"] = r["value"], r["seed"]
-        frames.append(h)
-    return pd.concat(frames, ignore_index=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # The report's grid beside ours, and the study's final model
-
-
-def published_row(table: int, value, profile: dict):
-    """The report's published (Loss, Accuracy, Val_loss, Val_accuracy, Discrepancy) for the
-    row at ``value`` of the profile's grid, or None where the report has no such row."""
-    eq = report_equivalent(table, value, profile)
-    if eq is None:
-        return None
-    return next((p for k, p in REPORT_TABLES[table].items() if math.isclose(float(k), eq)), None)
-
-
-def report_equivalent(table: int, value, profile: dict):
-    """The report's grid value at the same position as ``value`` in the profile's grid (only
-    Table 2's epochs are scaled; other grids are the report's own values)."""
-    grid = {1: "lr_grid", 2: "epochs_grid", 3: "depth_grid", 4: "batch_grid"}[table]
-    ours = [float(v) for v in profile[grid]]
-    theirs = REPORT_PROTOCOL[table]["grid"]
-    for i, v in enumerate(ours):
-        if math.isclose(v, float(value)) and i < len(theirs):
-            return float(theirs[i])
-    return None
-
-
-def grid_label(table: int, value, profile: dict) -> str:
-    """A grid value as the tables print it, with the report's value where ours is scaled
-    (Table 2 of ``tenth``: ``"10 (= 100)"``)."""
-    eq = report_equivalent(table, value, profile)
-    v = f"{float(value):g}"
-    return v if eq is None or math.isclose(eq, float(value)) else f"{v} (= {eq:g})"
-
-
-def final_value(manifest: dict) -> float:
-    """The grid value of the study's final model in this table (Table 4: a batch size).
-
-    With ``chain="report"`` it is what the report chose (batch 2048), where the profile's grid
-    has it; with ``chain="selected"`` it is our pick: the held-out rule's with ``holdout``, else
-    the report's rule applied to our numbers.
-    """
-    table, picks = manifest["table"], manifest["picks"]
-    if manifest.get("chain", "report") == "report":
-        chosen = REPORT_CHOICES[table]["value"]
-        for r in manifest["rows"]:
-            eq = report_equivalent(table, r["value"], manifest["profile"])
-            if eq is not None and math.isclose(eq, float(chosen)):
-                return float(r["value"])
-    return float(picks["sound"] if picks.get("sound") is not None else picks["report"])
 
 
 def final_model_path(profile: str = "demo", results_dir=None) -> Path:

@@ -58,7 +58,7 @@ def _value_label(table: int, v) -> str:
 def plot_curves(result, save: str | None = None):
     """Loss (left) and accuracy (right) over epochs, train solid and validation dashed, one
     colour per row of the table (mean over seeds)."""
-    from fer_utils.study.experiments import curves
+    from fer_utils.study.tables import curves
 
     plt = _plt()
     df = curves(result)
@@ -90,7 +90,7 @@ def plot_curves(result, save: str | None = None):
 def figure12(result, save: str | None = "figure12"):
     """The report's Figure 12: for each batch size, training and validation loss over epochs
     (left, a1..e1) and accuracy (right, a2..e2)."""
-    from fer_utils.study.experiments import curves
+    from fer_utils.study.tables import curves
 
     plt = _plt()
     df = curves(result)
@@ -128,8 +128,8 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
     accuracy (dots; the test split itself under the report's protocol, held-out faces under
     ``holdout``), the mean over seeds (black bar), under ``holdout`` the test accuracy
     (mean ± std, orange), and the report's published Val_accuracy (grey cross). The value the
-    selection rule picked is marked under its tick. ``results``: :func:`fer_utils.study.experiments.load_results`."""
-    from fer_utils.study.experiments import grid_label, published_row, same_value
+    selection rule picked is marked under its tick. ``results``: :func:`fer_utils.study.tables.load_results`."""
+    from fer_utils.study.protocol import grid_label, published_row, same_value
 
     plt = _plt()
     tables = sorted(results)
@@ -268,7 +268,7 @@ def organize_contact_sheets(output, per_sheet: int = 16, *, thumb: int = 96) -> 
     from PIL import Image
 
     from fer_utils.atomic import atomic_write_bytes, atomic_write_json
-    from fer_utils.apply.organize import SHEETS_DIR, read_predictions
+    from fer_utils.apply.organize_io import SHEETS_DIR, read_predictions
 
     output = Path(output)
     record_path = output / ".organize-sheets.json"

@@ -37,7 +37,7 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
     """Every argument of a study, checked once (one-line errors naming the argument and the fix).
 
     ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
-    from fer_utils.training.engine import check_scheduler
+    from fer_utils.training.clusters import check_scheduler
 
     prof = get_profile(profile)
     if seeds is not None:
@@ -272,7 +272,7 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
 def report_study(*, profile: str = "demo", results_dir=None, dest=None, show_code: bool = False) -> dict:
     """Check, then export the report of ``profile`` from ``results_dir`` (default the project's
     results/; e.g. a published folder of small files) into ``dest`` (default results/)."""
-    from fer_utils.study.experiments import load_results, tables_dir
+    from fer_utils.study.tables import load_results, tables_dir
     from fer_utils.study.notebooks import export_report
     from fer_utils.study.report import missing_tables_message
 

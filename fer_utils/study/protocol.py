@@ -7,6 +7,8 @@ reproduced" side by side (:mod:`fer_utils.study.claims`).
 
 from __future__ import annotations
 
+import math
+
 #: The notebooks of the report's study, in the order ``fer run`` executes them.
 STUDY_NOTEBOOKS = ("00_data", "01_learning_rate", "02_epochs", "03_network_depth", "04_batch_size", "05_organize", "06_report")
 #: ... and with the beyond model's comparison after them (profiles ``beyond``, ``beyond-smoke``).
@@ -75,3 +77,61 @@ REPORT_CHOICES = {
     # underfits and train accuracy, measured under augmentation, trails validation.)
     4: {"value": 2048, "rule": "min |Discrepancy|"},
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's grid beside ours, and its choices applied to a table
+
+
+def same_value(a, b) -> bool:
+    """Whether two grid values are the same number (None matches nothing): 0.001 read back from
+    JSON or a CSV equals the profile's 0.001."""
+    return a is not None and b is not None and math.isclose(float(a), float(b))
+
+def pick(df, rule: str) -> float:
+    """The grid value a rule picks: "min |Discrepancy|" (the report's Table 4) or max Val_accuracy."""
+    if rule == "min |Discrepancy|":
+        return float(df["Discrepancy"].abs().idxmin())
+    return float(df["Val_accuracy"].idxmax())
+
+def published_row(table: int, value, profile: dict):
+    """The report's published (Loss, Accuracy, Val_loss, Val_accuracy, Discrepancy) for the
+    row at ``value`` of the profile's grid, or None where the report has no such row."""
+    eq = report_equivalent(table, value, profile)
+    if eq is None:
+        return None
+    return next((p for k, p in REPORT_TABLES[table].items() if math.isclose(float(k), eq)), None)
+
+def report_equivalent(table: int, value, profile: dict):
+    """The report's grid value at the same position as ``value`` in the profile's grid (only
+    Table 2's epochs are scaled; other grids are the report's own values)."""
+    grid = {1: "lr_grid", 2: "epochs_grid", 3: "depth_grid", 4: "batch_grid"}[table]
+    ours = [float(v) for v in profile[grid]]
+    theirs = REPORT_PROTOCOL[table]["grid"]
+    for i, v in enumerate(ours):
+        if math.isclose(v, float(value)) and i < len(theirs):
+            return float(theirs[i])
+    return None
+
+def grid_label(table: int, value, profile: dict) -> str:
+    """A grid value as the tables print it, with the report's value where ours is scaled
+    (Table 2 of ``tenth``: ``"10 (= 100)"``)."""
+    eq = report_equivalent(table, value, profile)
+    v = f"{float(value):g}"
+    return v if eq is None or math.isclose(eq, float(value)) else f"{v} (= {eq:g})"
+
+def final_value(manifest: dict) -> float:
+    """The grid value of the study's final model in this table (Table 4: a batch size).
+
+    With ``chain="report"`` it is what the report chose (batch 2048), where the profile's grid
+    has it; with ``chain="selected"`` it is our pick: the held-out rule's with ``holdout``, else
+    the report's rule applied to our numbers.
+    """
+    table, picks = manifest["table"], manifest["picks"]
+    if manifest.get("chain", "report") == "report":
+        chosen = REPORT_CHOICES[table]["value"]
+        for r in manifest["rows"]:
+            eq = report_equivalent(table, r["value"], manifest["profile"])
+            if eq is not None and math.isclose(eq, float(chosen)):
+                return float(r["value"])
+    return float(picks["sound"] if picks.get("sound") is not None else picks["report"])

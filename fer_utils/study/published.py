@@ -11,7 +11,7 @@ results folder, restricted to numbers::
     tables.png                     the tables per seed, drawn from these numbers (:func:`draw_figure`)
 
 No models, no images, no image file names: :func:`publish` refuses a metrics file that names an
-image. Because the layout is a results folder's, :func:`fer_utils.study.experiments.load_results`
+image. Because the layout is a results folder's, :func:`fer_utils.study.tables.load_results`
 reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
 real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`,
 then :func:`draw_figure`.
@@ -59,7 +59,7 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     runs, keeps the earlier ones, and merges a run published before (:func:`_merged_run`), so it
     never drops a number and touches no file it did not write.
     """
-    from fer_utils.study.experiments import manifest_path, read_manifest, tables_dir
+    from fer_utils.study.tables import manifest_path, read_manifest, tables_dir
 
     results_dir, dest = Path(results_dir), Path(dest)
     src_tables = tables_dir(profile, results_dir)
@@ -173,7 +173,7 @@ def _check_keeps_rows(dest: Path, profile: str, table: int, man: dict) -> None:
     row of the old one: more seeds of Table 3 trained in a fresh store would otherwise drop the
     seeds published before. The way to add seeds is one store that holds them all; a finished
     published run is a finished run there (copied into ``runs/``, ``fer tables`` trains nothing of it)."""
-    from fer_utils.study.experiments import read_manifest
+    from fer_utils.study.tables import read_manifest
 
     old = read_manifest(profile, table, dest)
     if old is None:
@@ -204,7 +204,7 @@ def draw_figure(published_dir) -> Path:
     folder's own numbers and record in its index which numbers it shows (:func:`figure_digest`)."""
     import matplotlib.pyplot as plt
 
-    from fer_utils.study.experiments import load_results
+    from fer_utils.study.tables import load_results
     from fer_utils.study.figures import save_figure, tables_by_seed
 
     d = as_results_dir(published_dir)
@@ -221,7 +221,7 @@ def draw_figure(published_dir) -> Path:
 
 
 def as_results_dir(published_dir) -> Path:
-    """The published folder as a ``results_dir`` for :func:`fer_utils.study.experiments.load_results`
+    """The published folder as a ``results_dir`` for :func:`fer_utils.study.tables.load_results`
     and the report (same layout), after checking it is one."""
     d = Path(published_dir)
     if not (d / INDEX).exists():
@@ -239,7 +239,8 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
     where the runs were trained."""
     from fer_utils.study.claims import fmt_mean_std
     from fer_utils.study.protocol import TABLE_CAPTIONS, TABLE_FACTOR_LABEL
-    from fer_utils.study.experiments import grid_label, load_results, published_row, same_value
+    from fer_utils.study.protocol import grid_label, published_row, same_value
+    from fer_utils.study.tables import load_results
 
     d = as_results_dir(published_dir)
     index = json.loads((d / INDEX).read_text())
@@ -273,7 +274,7 @@ def claims_markdown(published_dir, profile: str | None = None) -> str:
     as the README's markdown table: our verdict beside the verdict on the report's own numbers.
     A claim whose table is not published says "not testable here"."""
     from fer_utils.study.claims import claims
-    from fer_utils.study.experiments import load_results
+    from fer_utils.study.tables import load_results
     from fer_utils.study.report import final_model
 
     d = as_results_dir(published_dir)

@@ -9,9 +9,6 @@ checked claims). Executing and exporting it (papermill, HTML, PDF) is
 
 from __future__ import annotations
 
-import os
-import platform
-import time
 from html import escape
 from pathlib import Path
 
@@ -21,8 +18,8 @@ import pandas as pd
 from fer_utils.study.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim, claims_summary, fmt_mean_std, mean_std, picked_by, report_vs_ours
 from fer_utils.study.protocol import RAF_DB_TRAIN, TABLE_FACTOR_LABEL
 from fer_utils.study.profiles import PROFILES
-from fer_utils.study.experiments import TABLE_NOTEBOOKS, TABLES, final_value, same_value
-from fer_utils.training.trainer import git_commit
+from fer_utils.study.experiments import TABLE_NOTEBOOKS, TABLES
+from fer_utils.study.protocol import final_value, same_value
 
 # ---------------------------------------------------------------------------------------------
 # What the experiment notebooks left behind
@@ -128,7 +125,7 @@ def styled(df: pd.DataFrame, caption: str | None = None, wrap: bool = False, pre
 
 
 # ---------------------------------------------------------------------------------------------
-# The final model: Table 4's row the study ends with (experiments.final_value), at its epochs,
+# The final model: Table 4's row the study ends with (protocol.final_value), at its epochs,
 # or, where the profile says so (the demo), that configuration trained to learn.
 
 
@@ -292,98 +289,6 @@ def claims_section_html(items: list[Claim]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Provenance
-
-
-def _version(mod: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(mod)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _trained_on(where: dict | None) -> str:
-    """One run's provenance in a few words: backend, device (its name), and the code's commit."""
-    if not where:
-        return "not recorded"
-    text = f"{where['backend']}, {where.get('device', '?')}"
-    if where.get("device_name"):
-        detail = "; ".join(filter(None, [where["device_name"], where.get("cpu_flags")]))
-        text += f" ({detail})"
-    if where.get("commit"):
-        text += f", commit {where['commit'][:12]}"
-    return text
-
-
-def provenance(results: dict, results_dir=None) -> dict:
-    """Profile, data, seeds, selection, versions, machine, git commit, as ``{label: text}``.
-    ``results_dir``: the results folder read, when it is not the project's (e.g. published
-    runs; where each run was trained is in :func:`run_times`)."""
-    from fer_utils.training import backend
-
-    backend.quiet()
-    man = next(iter(results.values())).manifest if results else {}
-    data = man.get("data", {})
-    prof = man.get("profile", {})
-    try:
-        import keras
-
-        kb = keras.backend.backend()
-    except Exception:  # pragma: no cover - keras is a dependency
-        kb = "unknown"
-    versions = {"python": platform.python_version(), "keras": _version("keras"), "backend": kb,
-                "numpy": _version("numpy"), "pandas": _version("pandas")}
-    for extra in ("tensorflow", "jax"):
-        v = _version(extra)
-        if v != "not installed":
-            versions[extra] = v
-    versions["fer-utils"] = _version("fer-utils")
-    return {
-        "Profile": f"{prof.get('name', '?')}: {prof.get('description', '')}",
-        "Epoch scale": prof.get("epoch_scale", "?"),
-        "Data set": ("SYNTHETIC stand-in, " if data.get("synthetic") else "") + f"{data.get('source', '?')}",
-        "Layout": str(data.get("layout", "?")),
-        "Fingerprint": str(data.get("fingerprint", "?")),
-        "Images": f"{data.get('n_train', '?')} train, {data.get('n_test', '?')} test, {data.get('image_size', '?')}x{data.get('image_size', '?')} px",
-        "Seeds": ", ".join(map(str, man.get("seeds", []))),
-        "Selection": {"test": "test: validate and select on the TEST split (the report's protocol)",
-                      "holdout": "holdout: validate and select on a held-out 10% of train; test touched once per run"}.get(man.get("selection"), str(man.get("selection"))),
-        "Chain": str(man.get("chain", "?")),
-        "Versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
-        "Machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
-        "Git commit": git_commit(),
-        "Report made": time.strftime("%Y-%m-%d %H:%M %Z"),
-        **({"Results from": f"{results_dir} (runs trained elsewhere: see the table of runs)"} if results_dir else {}),
-    }
-
-
-def run_times(results: dict) -> pd.DataFrame:
-    """Every run behind the tables: its tables, epochs trained, wall time (sum of its epochs)."""
-    seen: dict[str, dict] = {}
-    for t, res in sorted(results.items()):
-        for r in res.manifest["rows"]:
-            run = res.runs[(r["value"], r["seed"])]
-            d = seen.setdefault(run.id, {"run": run.id, "tables": [], "epochs used": set(), "_run": run})
-            if t not in d["tables"]:
-                d["tables"].append(t)
-            d["epochs used"].add(int(r["epochs"]))
-    rows = []
-    for d in seen.values():
-        run = d["_run"]
-        where = next((ev.get("trained_with") for ev in run.metrics.get("evaluations", {}).values() if ev.get("trained_with")), None)
-        rows.append({"run": d["run"], "tables": ", ".join(map(str, d["tables"])),
-                     "epochs used": ", ".join(map(str, sorted(d["epochs used"]))),
-                     "epochs trained": run.epochs_done, "wall time (s)": round(run.wall_seconds(), 1),
-                     "trained on": _trained_on(where)})
-    df = pd.DataFrame(rows, columns=["run", "tables", "epochs used", "epochs trained", "wall time (s)", "trained on"])
-    return df.set_index("run")
-
-
-
-
-# ---------------------------------------------------------------------------------------------
 # The sorting step (the course report's Figures 13-16) and "Beyond the report"
 
 
@@ -391,7 +296,7 @@ def sorting_section(output) -> dict | None:
     """What notebook 05 / ``fer organize`` left in ``output``: faces per folder, the contact
     sheets, the infant check (UTKFace names), and which model sorted. None when nothing was sorted."""
     from fer_utils.apply.choose import read_sorted_by
-    from fer_utils.apply.organize import read_predictions
+    from fer_utils.apply.organize_io import read_predictions
     from fer_utils.data.utkface import infant_check, infant_sentence
 
     output = Path(output)

@@ -114,19 +114,19 @@ def train_run(run_dir, cfg: RunConfig, data: Dataset, epochs=None, *, keep_epoch
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunStoreError(f"{run_dir}: is a file, not a run folder; choose another --run-dir or move that file away")
-    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # folders this call will make
-    try:
-        with rundir.locked(run_dir):
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # folders this call may make
+    with rundir.locked(run_dir):  # another process training the run: refused here, nothing removed
+        try:
             return _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, max_batches, score_test)
-    except BaseException:
-        if created and run_dir.is_dir() and not (run_dir / rundir.HISTORY).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # ours alone: this call made the folder, no epoch finished
-            for parent in created[1:]:  # and the empty parents it made (rmdir: never one another run filled)
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-        raise
+        except BaseException:
+            if created and run_dir.is_dir() and not (run_dir / rundir.HISTORY).exists():
+                shutil.rmtree(run_dir, ignore_errors=True)  # ours alone: this call made the folder, no epoch finished
+                for parent in created[1:]:  # and the empty parents it made (rmdir: never one another run filled)
+                    try:
+                        parent.rmdir()
+                    except OSError:
+                        break
+            raise
 
 
 def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, max_batches, score_test):

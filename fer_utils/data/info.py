@@ -1,0 +1,68 @@
+"""What ``fer data info`` prints: a data set described without decoding it (layout, counts per
+split and class, image sizes and modes, problems)."""
+
+from __future__ import annotations
+
+import io
+
+from fer_utils.data.classes import CLASS_NAMES
+from fer_utils.data.layouts import SPLITS, detect
+from fer_utils.data.sources import Source
+
+def info(path, *, read_sizes: bool = True, split: str | None = None) -> dict:
+    """Describe a data set without decoding it: layout, counts per split and class, sizes.
+
+    ``split`` as in :func:`load`: None for a training set (both splits), "test" for the
+    labelled faces a model would be evaluated on (any class-folder tree)."""
+    source = Source(path, what="RAF-DB (or a synthetic set made by 'fer synth')")
+    splits = SPLITS if split is None else (split,)
+    try:
+        scan = detect(source, split)
+        counts = {s: {c: 0 for c in CLASS_NAMES} for s in splits}
+        for e in scan.entries:
+            counts[e.split][e.label] += 1
+        sizes: dict[str, int] = {}
+        modes: dict[str, int] = {}
+        problems = list(scan.problems)
+        if read_sizes:
+            from PIL import Image
+
+            for e in scan.entries:
+                try:
+                    with Image.open(io.BytesIO(source.read(e.rel))) as img:
+                        key = f"{img.size[0]}x{img.size[1]}"
+                        sizes[key] = sizes.get(key, 0) + 1
+                        modes[img.mode] = modes.get(img.mode, 0) + 1
+                except Exception as exc:  # noqa: BLE001 - reported, not raised
+                    why = "too many pixels, a possible decompression bomb" if "DecompressionBomb" in type(exc).__name__ else type(exc).__name__
+                    problems.append(f"{source.display(e.rel)}: cannot read image header ({why}); training would fail on it")
+        return {
+            "path": str(source.path),
+            "layout": scan.layout,
+            "base": scan.base,
+            "synthetic": scan.synthetic,
+            "class_names": list(CLASS_NAMES),
+            "counts": counts,
+            "totals": {s: sum(counts[s].values()) for s in splits},
+            "image_sizes": sizes,
+            "image_modes": modes,
+            "problems": problems,
+        }
+    finally:
+        source.close()
+
+
+def format_info(rep: dict) -> str:
+    """:func:`info`'s report as ``fer data info`` prints it: layout, a class-by-split count
+    table, image sizes and modes, problems."""
+    kind = "SYNTHETIC stand-in" if rep["synthetic"] else "data set"
+    lines = [f"{rep['path']}: {rep['layout']} layout ({kind})" + (f", under {rep['base']}" if rep["base"] else "")]
+    splits = list(rep["counts"])
+    lines.append(f"{'class':<12}" + "".join(f"{s:>8}" for s in splits))
+    lines += [f"{c:<12}" + "".join(f"{rep['counts'][s][c]:>8}" for s in splits) for c in rep["class_names"]]
+    lines.append(f"{'total':<12}" + "".join(f"{rep['totals'][s]:>8}" for s in splits))
+    for key in ("image_sizes", "image_modes") if rep["image_sizes"] else ():
+        counts = sorted(rep[key].items(), key=lambda kv: -kv[1])
+        lines.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} ({v})" for k, v in counts))
+    lines += [f"problem: {p}" for p in rep["problems"]]
+    return "\n".join(lines)
