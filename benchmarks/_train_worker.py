@@ -75,7 +75,7 @@ def main() -> None:
             print(depth, out["results"][str(depth)], flush=True)
     else:
         from fer_utils.models.report_cnn import build_model
-        from fer_utils.training.trainer import _batches
+        from fer_utils.training.scoring import ordered_batches as _batches
 
         t0 = time.perf_counter()
         ds = bl.load_raf(size=size)

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_beyond.py [--batches 12] [--image-size 64]
 
-Trains the default BeyondConfig for 2 epochs of ``--batches`` batches on random faces (speed
+Trains the default resnet recipe (the one trainer, fer_utils.training.trainer) for 2 epochs of ``--batches`` batches on random faces (speed
 does not depend on the pixels), takes the second epoch (compiled, steady) and extrapolates:
 RAF-DB's 11,044 training faces (12,271 less the 10% holdout) per epoch. Last line: RESULT.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fer_utils import backend  # noqa: E402
+from fer_utils.training import backend  # noqa: E402
 
 backend.quiet()
 
@@ -33,18 +33,18 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--epochs-budget", type=int, default=60, help="epochs to extrapolate to (default: the config's 60)")
     args = ap.parse_args()
-    from fer_utils.models.resnet import BeyondConfig
-    from fer_utils.training.beyond_train import train_beyond
     from fer_utils.data.datasets import CLASS_NAMES, Dataset
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.trainer import train_run
 
-    cfg = BeyondConfig(image_size=args.image_size, epochs=2)
+    cfg = RunConfig(data="random", model="resnet", image_size=args.image_size, epochs=2)
     n = args.batches * cfg.batch_size * 10 // 9 + 20
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
     y = rng.integers(0, 7, n)
     ds = Dataset(x, y, x[:64], y[:64], [], [], CLASS_NAMES, "random", "random", cfg.image_size, "random")
     with tempfile.TemporaryDirectory() as d:
-        train_beyond(ds, Path(d) / "run", cfg, max_batches=args.batches)
+        train_run(Path(d) / "run", cfg, ds, max_batches=args.batches)
         import csv
 
         rows = list(csv.DictReader(open(Path(d) / "run" / "history.csv")))

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from fer_utils import backend  # noqa: E402
+from fer_utils.training import backend  # noqa: E402
 
 backend.quiet()  # the package's CPU defaults (oneDNN on), as the fer command applies them
 from fer_utils.apply.organize import organize  # noqa: E402

@@ -97,7 +97,7 @@ def main() -> None:
 
         from fer_utils.training import backend
         from fer_utils.models.augment import ReportAugmentation
-        from fer_utils.training.trainer import _batches
+        from fer_utils.training.scoring import ordered_batches as _batches
 
         order = np.random.default_rng(0).permutation(len(ds.y_train))
         data = _batches(ds.x_train, ds.y_train, B, ds.num_classes, order)

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     exp = experiments.setup(profile=args.profile, verbose=False)
     plan = experiments.plan(exp)
     n = plan["n_runs"]
-    common = dict(data_path=exp.data_path, image_size=exp.profile.image_size, progress=False)
+    common = dict(data_path=exp.data_path, progress=False)
     print(f"{args.profile}: {n} runs, {plan['epochs_to_train']} epochs; {os.cpu_count()} CPUs; {threads} intra-op thread(s) per process", flush=True)
 
     t = time.perf_counter()

@@ -55,17 +55,17 @@ def main() -> None:
     import keras
 
     from fer_utils.data import datasets
-    from fer_utils.models.resnet import BeyondConfig, build_beyond, class_weights, flops_per_image, mix_batch
-    from fer_utils.training.beyond_train import run_id, scores
-    from fer_utils.training import rundir
-    from fer_utils.apply.evaluate import score
     from fer_utils.models.registry import save_model
+    from fer_utils.models.resnet import build_resnet, class_weights, flops_per_image, mix_batch
     from fer_utils.stats import wilson_interval
+    from fer_utils.training import rundir
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.scoring import predict_probs, score, scores
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    base = BeyondConfig(image_size=args.image_size, batch_size=args.batch_size)
+    base = RunConfig(data="", model="resnet", image_size=args.image_size, batch_size=args.batch_size)
     changes = {}
     if args.widths:
         changes["widths"] = tuple(int(v) for v in args.widths.split(","))
@@ -75,6 +75,7 @@ def main() -> None:
     base = base.replace(**changes)
 
     ds = datasets.load(args.data, image_size=args.image_size, progress=False)
+    base = base.replace(data=ds.fingerprint)
     print(f"data: {ds.describe()} ({time.perf_counter() - T_START:.0f}s)", flush=True)
     device = ", ".join(sorted({d.device_kind for d in jax.devices()}))
     k, B = ds.num_classes, base.batch_size
@@ -157,7 +158,7 @@ def main() -> None:
         steps = len(keep) // B
         if steps < 1:
             raise SystemExit(f"only {len(keep)} train faces for batch {B}")
-        model = build_beyond(cfg, k, class_names=names)
+        model = build_resnet(cfg, k, class_names=names)
         epoch_fn = epoch_fn if si else make_epoch_fn(model)
         cw = jnp.asarray(class_weights(ds.y_train[keep], k, cfg.balance))
         tv = [v.value for v in model.trainable_variables]
@@ -205,16 +206,14 @@ def main() -> None:
         train_s = time.perf_counter() - t_seed
         holdout_eval()  # weights into the Keras model
         cfg = cfg.replace(epochs=total_epochs)
-        run = out / run_id(cfg, ds.fingerprint)
-        rundir.write_config(run, {"beyond": cfg.to_dict(), "data": ds.fingerprint, "model": cfg.model})
+        run = out / cfg.run_id  # the run store's format: fer report and fer runs read it like any run
+        rundir.write_config(run, cfg.to_dict())
         rundir.write_history(run, rows)
         save_model(model, rundir.model_file(run, total_epochs), class_names=names)
         x_val, y_val = ds.x_train[held], ds.y_train[held]
         ev = {"holdout": scores(model, x_val, y_val, names), "holdout_tta": scores(model, x_val, y_val, names, "flip"),
               "test": scores(model, ds.x_test, ds.y_test, names), "test_tta": scores(model, ds.x_test, ds.y_test, names, "flip"),
               "trained_with": {"backend": "jax", "device": device, "keras": keras.__version__}}
-        from fer_utils.training.beyond_train import predict_probs
-
         test_probs[seed] = predict_probs(model, ds.x_test, "flip")
         n_img = steps * B * total_epochs
         cost = {"parameters": int(model.count_params()), "flops_per_image": flops_per_image(model), "epochs": total_epochs,

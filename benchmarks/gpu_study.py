@@ -10,7 +10,7 @@ On a GPU box with JAX (and keras, dask, distributed: carried as wheels, see the 
     0.9/W) and train the plan's runs, in the plan's order and into the real store (nothing is
     wasted), for ``--sweep-s`` seconds. Aggregate training images/s counts the epochs that
     finished after the first one (start-up and JIT compilation are reported apart), and
-    FLOP/s (analytic: :func:`fer_utils.training.engine.training_flops`) is set against the GPU's peak.
+    FLOP/s (analytic: :func:`fer_utils.models.recipes.training_flops`) is set against the GPU's peak.
 (b) The rest of the budget trains the plan with the best W: Tables 2 and 4 under
     ``selection=test`` seed 0 first, then every table under ``holdout`` with seeds 0, 1, 2.
 (c) Every table whose runs are complete gets its manifest and is published
@@ -68,7 +68,7 @@ def make_plan(phases, profile, data):
 
 def epoch_cost(cfg: dict, n_train: int, n_test: int) -> tuple[int, float]:
     """(training images, FLOPs) of one epoch of a run: training plus the validation pass."""
-    from fer_utils.training.engine import training_flops
+    from fer_utils.models.report_cnn import training_flops
 
     n_val = round(n_train * cfg.get("val_fraction", 0.1)) if cfg["selection"] == "holdout" else n_test
     n_tr = n_train - n_val if cfg["selection"] == "holdout" else n_train
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     report.update(load_s=round(time.time() - t0, 1), n_train=n_train, n_test=n_test, runs=len(plan["runs"]),
                   epochs_total=sum(r["epochs"] for r in plan["runs"]))
     print(f"data {data.describe()} in {report['load_s']}s; plan: {report['runs']} runs, {report['epochs_total']} epochs", flush=True)
-    common = dict(data_path=data.source, image_size=data.image_size, store_root=home / "results" / "runs", progress=False)
+    common = dict(data_path=data.source, store_root=home / "results" / "runs", progress=False)
 
     def engine_opts(w):
         return dict(gpus=1, workers_per_gpu=w) if gpu else dict(workers=w)

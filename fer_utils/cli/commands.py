@@ -192,3 +192,23 @@ def organize(args) -> int:
     if sheets:
         print(f"Contact sheets ({len(sheets)}): {sheets[0].parent}/<Class>.png")
     return 0
+
+
+def ablate(args) -> int:
+    import time
+
+    from fer_utils.data import datasets
+    from fer_utils.study.ablation import VARIANTS, check_variants, format_ablation, run_ablation
+    from fer_utils.study.beyond import preset_config
+
+    t0 = time.perf_counter()
+    variants = check_variants(args.variants if args.variants is not None else list(VARIANTS))  # before the data loads
+    base = preset_config(args.preset, "", seed=args.seed).replace(epochs=args.epochs)
+    ds = datasets.load(args.data, image_size=base.image_size)
+    r = run_ablation(ds, args.out, base, variants)
+    print(format_ablation(r))
+    best = max(r["variants"], key=lambda n: r["variants"][n]["as-is"]["accuracy"])
+    print("RESULT " + json.dumps({"epochs": args.epochs, "seed": args.seed, "best_on_holdout": best, "seconds": round(time.perf_counter() - t0),
+                                  **{n: round(v["as-is"]["accuracy"], 4) for n, v in r["variants"].items()}}))
+    return 0
+

@@ -267,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     _scoring_options(cmp_)
     cmp_.set_defaults(func=commands.compare)
 
+    ab = sub.add_parser("ablate", help="the resnet recipe with one element off at a time, scored on the holdout only",
+                        description="Train the resnet recipe and its one-factor variants (fer_utils.study.ablation) into "
+                                    "OUT/<variant>/ (resumable: run it again after a kill), score each on the holdout as "
+                                    "is, in grayscale and in grayscale at 48x48, compare it with the baseline on the same "
+                                    "faces (McNemar, paired bootstrap); test is never scored. Writes OUT/ablation.json.",
+                        formatter_class=_Help)
+    ab.add_argument("--data", required=True, help="RAF-DB folder or .zip (any layout)")
+    ab.add_argument("--out", required=True, help="a folder for the variants' runs and ablation.json")
+    ab.add_argument("--epochs", type=_positive_int, default=10, help="epochs of every variant")
+    ab.add_argument("--seed", type=_seed, default=0, help="one seed: every variant holds out the same faces")
+    ab.add_argument("--variants", default=None, metavar="NAME,...",
+                    help="comma-separated variants (default: all of fer_utils.study.ablation.VARIANTS)")
+    ab.add_argument("--preset", default="resnet", metavar="PRESET", help="the recipe ablated (resnet-smoke: a check in seconds)")
+    ab.set_defaults(func=commands.ablate)
+
     rs = sub.add_parser("runs", help="list the run store: every run of every model, with what it measured (corrupt runs listed as such)")
     rs.set_defaults(func=commands.runs)
     return p
