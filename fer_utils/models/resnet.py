@@ -134,17 +134,39 @@ def augmentation_layer(model) -> BeyondAugmentation | None:
 # The network
 
 
-def _block(x, width, stride, name):
+def _block(x, width, stride, name, seeds):
     shortcut = x
-    y = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1",
+                      kernel_initializer=_glorot(seeds))(x)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv2", kernel_initializer=_glorot(seeds))(y)
     y = layers.BatchNormalization(name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != width:
-        shortcut = layers.Conv2D(width, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.Conv2D(width, 1, strides=stride, use_bias=False, name=f"{name}_proj", kernel_initializer=_glorot(seeds))(x)
         shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
+
+
+def _glorot(seeds):
+    return keras.initializers.GlorotUniform(seed=next(seeds))
+
+
+def layer_seeds(seed: int):
+    """The seeds of the network's random initializers and its dropout, in the order the layers
+    are made: the draws Keras itself makes for unseeded layers right after
+    ``keras.utils.set_random_seed(seed)`` (``random.randint(1, 10**9)`` each), but from a
+    generator of our own. Keras draws from the process-wide ``random`` module, which other
+    threads (a Dask worker's) draw from too: the same run would start from other weights there.
+
+    >>> next(layer_seeds(0)) == __import__("random").Random(0).randint(1, int(1e9))
+    True
+    """
+    import random
+
+    rng = random.Random(int(seed))
+    while True:
+        yield rng.randint(1, int(1e9))
 
 
 def build_resnet(cfg, num_classes: int = 7, *, class_names=None, channels: int = 3, augment: bool = True) -> keras.Model:
@@ -158,20 +180,21 @@ def build_resnet(cfg, num_classes: int = 7, *, class_names=None, channels: int =
         raise ConfigError(f"num_classes {num_classes}: expected 2 or more")
     class_names = tuple(class_names or (CLASS_NAMES if num_classes == len(CLASS_NAMES) else [f"class_{i}" for i in range(num_classes)]))
     keras.utils.set_random_seed(int(cfg.seed))
+    seeds = layer_seeds(cfg.seed)
     inputs = keras.Input((cfg.image_size, cfg.image_size, channels), dtype="float32", name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     if augment:
         x = BeyondAugmentation(gray_prob=cfg.gray_prob, lowres_prob=cfg.lowres_prob, erase_prob=cfg.erase_prob,
                                seed=cfg.seed, name="augment")(x)
-    x = layers.Conv2D(cfg.stem, 3, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.Conv2D(cfg.stem, 3, padding="same", use_bias=False, name="stem_conv", kernel_initializer=_glorot(seeds))(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for s, (width, n) in enumerate(zip(cfg.widths, cfg.blocks)):
         for b in range(n):
-            x = _block(x, width, 2 if b == 0 else 1, f"stage{s + 1}_block{b + 1}")
+            x = _block(x, width, 2 if b == 0 else 1, f"stage{s + 1}_block{b + 1}", seeds)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    x = layers.Dropout(cfg.dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    x = layers.Dropout(cfg.dropout, name="dropout", seed=next(seeds))(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", kernel_initializer=_glorot(seeds))(x)
     model = keras.Model(inputs, outputs, name="beyond_resnet")
     model.class_names = class_names
     return model
