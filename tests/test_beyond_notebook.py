@@ -132,6 +132,16 @@ def test_fer_run_trains_both_models_on_two_workers_as_in_one_process(report_tree
     nb = json.loads((tmp_path / "par" / "results" / "executed" / "07_beyond.ipynb").read_text())
     text = json.dumps(nb["cells"])
     assert "exact McNemar p" in text and "image/png" in text
+    # fer publish takes both kinds into one runs/ folder; the report reads the resnet run from there
+    dest = tmp_path / "published"
+    pub = run_fer("publish", str(dest), "--profile", "beyond-smoke", "--results", str(tmp_path / "par" / "results"), home=tmp_path / "par")
+    assert pub.returncode == 0, pub.stderr[-2000:]
+    index = json.loads((dest / "published.json").read_text())
+    resnet = [k for k in hist if k.startswith("resnet-")]
+    assert list(index["models"]) == resnet and all((dest / "runs" / k / "history.csv").exists() for k in resnet)
+    from fer_utils.study.report import beyond_summary
+
+    assert list(beyond_summary(dest).index) == resnet
 
 
 def test_report_sections_read_the_sorting_output_and_the_beyond_runs(tmp_path):

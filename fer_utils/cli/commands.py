@@ -32,7 +32,8 @@ def run(args) -> int:
 
     return run_study(profile=args.profile, data=args.data, seeds=args.seeds, selection=args.selection, chain=args.chain,
                      notebooks=args.notebooks, plan_only=args.plan, as_json=args.json, workers=args.workers,
-                     scheduler=args.scheduler, gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads)
+                     scheduler=args.scheduler, gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads,
+                     jit_epochs=args.jit_epochs)
 
 
 def tables(args) -> int:
@@ -40,7 +41,7 @@ def tables(args) -> int:
 
     return run_tables(profile=args.profile, data=args.data, seeds=args.seeds, selection=args.selection, chain=args.chain,
                       tables=args.tables, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
-                      gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads)
+                      gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads, jit_epochs=args.jit_epochs)
 
 
 def report(args) -> int:
@@ -155,7 +156,7 @@ def train(args) -> int:
     ds = datasets.load(args.data, image_size=cfg.image_size)
     cfg = cfg.replace(data=ds.fingerprint)
     epochs = target_epochs(cfg, epochs)
-    run = RunStore().ensure(cfg, epochs, ds, keep_epochs=(epochs,), run_dir=args.run_dir)
+    run = RunStore().ensure(cfg, epochs, ds, keep_epochs=(epochs,), run_dir=args.run_dir, jit_epochs=args.jit_epochs)
     if run.trained_now == 0:
         print(f"run {run.dir} already has {run.epochs_done} epochs; nothing trained")
     print(f"Final row ({epochs} epochs, run {run.dir}):")

@@ -126,6 +126,9 @@ def _study_options(p, plan: bool = True) -> None:
                    help="with --gpus: worker processes sharing each GPU (default: the engine's, 1)")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
                    help="intra-op threads of each worker (default: the engine's, CPU cores // workers)")
+    p.add_argument("--jit-epochs", action="store_true",
+                   help="JAX only (KERAS_BACKEND=jax, e.g. on a GPU): train each epoch as one jitted call on the device, "
+                        "same batches and seeding as the default path (default: off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-augment", action="store_true", help="the report's CNN: switch off the report's shear/zoom/flip")
     tr.add_argument("--save", metavar="FILE.keras", default=None, help="also save the trained model there (carries its class names)")
     tr.add_argument("--run-dir", default=None, help="where the run lives (default: the run store, results/runs/<run id>)")
+    tr.add_argument("--jit-epochs", action="store_true",
+                    help="JAX only: each epoch one jitted call on the device (fer_utils.training.device; default: off)")
     tr.set_defaults(func=commands.train)
 
     syn = sub.add_parser("synth", help="generate the synthetic stand-in data set")

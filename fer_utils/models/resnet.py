@@ -17,8 +17,9 @@ grayscale, low resolution (down to 1/2 or 1/3 of the side and back up) and rando
 Test-time: the mirror image's probabilities averaged in (flip TTA). Selection is on a held-out
 part of train; test is touched once per reported model.
 
-Everything is ``keras.ops``, so the same model trains under TensorFlow and JAX; the GPU script
-(``benchmarks/gpu_beyond.py``) jits one train step with the same layers and :func:`mix_batch`.
+Everything is ``keras.ops``, so the same model trains under TensorFlow and JAX; the trainer's
+device path (:mod:`fer_utils.training.device`, ``--jit-epochs``) runs a whole epoch in one jitted
+call with the same layers and :func:`mix_batch`.
 """
 
 from __future__ import annotations

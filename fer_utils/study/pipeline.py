@@ -33,7 +33,7 @@ _NOTEBOOK_TABLE = {v: k for k, v in TABLE_NOTEBOOKS.items()}
 
 
 def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="report", workers=None,
-                    gpus=None, workers_per_gpu=None, threads=None, scheduler=None) -> dict:
+                    gpus=None, workers_per_gpu=None, threads=None, scheduler=None, jit_epochs=False) -> dict:
     """Every argument of a study, checked once (one-line errors naming the argument and the fix).
 
     ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
@@ -53,6 +53,10 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
         raise ConfigError(f"--workers {workers!r}: expected a positive number of worker processes, e.g. --workers 2")
     check_gpus(gpus)
     check_scheduler(scheduler)
+    if jit_epochs:
+        from fer_utils.training.device import check_available
+
+        check_available()
     for flag, v in (("--workers-per-gpu", workers_per_gpu), ("--threads", threads)):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ConfigError(f"{flag} {v!r}: expected a positive integer, e.g. {flag} 2")
@@ -144,7 +148,7 @@ def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict
 
 def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", chain: str = "report", notebooks=None,
               plan_only: bool = False, as_json: bool = False, workers: int | None = None, scheduler: str | None = None,
-              gpus=None, workers_per_gpu: int | None = None, threads: int | None = None) -> int:
+              gpus=None, workers_per_gpu: int | None = None, threads: int | None = None, jit_epochs: bool = False) -> int:
     """The study: train the plan (with, for a profile with ``models``, those models' runs), then
     execute the profile's notebooks in order into results/executed/, then export the report
     (results/report.html, .pdf). Returns 0.
@@ -160,8 +164,9 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     from fer_utils.study.notebooks import execute, export_report
 
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
-                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler)
-    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
+                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler,
+                           jit_epochs=jit_epochs)
+    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     todo = check_notebooks(notebooks, profile)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain,
                 verbose=not as_json)
@@ -225,7 +230,7 @@ def check_tables(tables) -> tuple[int, ...]:
 
 def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", chain: str = "report", tables=None,
                workers: int | None = None, scheduler: str | None = None, quiet: bool = False,
-               gpus=None, workers_per_gpu: int | None = None, threads: int | None = None) -> int:
+               gpus=None, workers_per_gpu: int | None = None, threads: int | None = None, jit_epochs: bool = False) -> int:
     """Train Tables 1-4 (or ``tables``) without Jupyter and print each beside the report's, as
     the experiment notebooks do; the table manifests are written, so ``fer report`` can then
     assemble the report from the run store. Ends with a ``RESULT`` line. Returns 0."""
@@ -234,8 +239,9 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
 
     tables = check_tables(tables)
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
-                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler)
-    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads}
+                           gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler,
+                           jit_epochs=jit_epochs)
+    engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     t0 = time.perf_counter()
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain)
     import keras

@@ -5,6 +5,8 @@ results folder, restricted to numbers::
 
     published.json                 index: profile, tables, runs, where and how each was trained
     tables/<profile>/table<N>.json the table manifests (which runs and epochs made each row)
+    runs/<run id>/...              also the runs of the profile's other models on the same data
+                                   (the beyond profiles' resnet runs; ``models`` in the index)
     runs/<run id>/config.json      the run's configuration
     runs/<run id>/history.csv      one row per epoch
     runs/<run id>/metrics.json     test evaluations of the kept epochs, provenance
@@ -83,22 +85,12 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     index = {"profile": profile, "tables": sorted(manifests), "runs": {}}
     files = {}
     for rid in run_ids:
-        src = results_dir / "runs" / rid
-        missing = [f for f in RUN_FILES if not (src / f).exists()]
-        if missing:
-            raise PublishError(f"{src}: lacks {', '.join(missing)}; train the run (fer run) before publishing")
-        metrics = json.loads((src / "metrics.json").read_text())
-        images = _image_names(metrics)
-        if images:
-            raise PublishError(f"{src / 'metrics.json'}: names image files ({images[0]!r}, ...); only numbers may be published")
-        files[rid] = _merged_run(src, dest / "runs" / rid, metrics)
-        evals = json.loads(files[rid]["metrics.json"]).get("evaluations", {})
-        index["runs"][rid] = {
-            "epochs": len(files[rid]["history.csv"].decode().strip().splitlines()) - 1,
-            "kept_epochs": sorted(int(e) for e in evals),
-            "trained_with": sorted({json.dumps(e.get("trained_with", {}), sort_keys=True) for e in evals.values()}),
-        }
-        index["runs"][rid]["trained_with"] = [json.loads(s) for s in index["runs"][rid]["trained_with"]]
+        files[rid] = _run_files(results_dir / "runs" / rid, dest / "runs" / rid)
+        index["runs"][rid] = index_entry(files[rid])
+    sources = {Path(str(m["data"].get("source", ""))).name for m in manifests.values() if isinstance(m.get("data"), dict)}
+    for rid in other_model_runs(results_dir, profile, sources):  # the profile's other models, same data: one runs/ folder
+        files[rid] = _run_files(results_dir / "runs" / rid, dest / "runs" / rid)
+        index.setdefault("models", {})[rid] = index_entry(files[rid])
     for rid, by_name in files.items():  # written only once every run has been checked
         for f, data in by_name.items():
             atomic_write_bytes(dest / "runs" / rid / f, data)
@@ -112,11 +104,46 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
         index.setdefault("data", man.get("data"))
     if earlier is not None:  # tables published earlier and not now stay, with their runs
         index["runs"] = {**earlier.get("runs", {}), **index["runs"]}
+        if earlier.get("models") or index.get("models"):
+            index["models"] = {**earlier.get("models", {}), **index.get("models", {})}
         index["tables"] = sorted(set(earlier.get("tables", [])) | set(index["tables"]))
         index["seeds"] = sorted(set(earlier.get("seeds") or []) | set(index["seeds"] or []))
         index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
     atomic_write_json(dest / INDEX, index)
     return index
+
+
+def _run_files(src: Path, published_run: Path) -> dict:
+    """The checked files of one run to publish (numbers only), merged with an earlier publication."""
+    missing = [f for f in RUN_FILES if not (src / f).exists()]
+    if missing:
+        raise PublishError(f"{src}: lacks {', '.join(missing)}; train the run (fer run) before publishing")
+    metrics = json.loads((src / "metrics.json").read_text())
+    images = _image_names(metrics)
+    if images:
+        raise PublishError(f"{src / 'metrics.json'}: names image files ({images[0]!r}, ...); only numbers may be published")
+    return _merged_run(src, published_run, metrics)
+
+
+def index_entry(files: dict) -> dict:
+    """What the index says of one published run: its epochs, kept epochs and where they were trained."""
+    evals = json.loads(files["metrics.json"]).get("evaluations", {})
+    trained = sorted({json.dumps(e.get("trained_with", {}), sort_keys=True) for e in evals.values()})
+    return {"epochs": len(files["history.csv"].decode().strip().splitlines()) - 1,
+            "kept_epochs": sorted(int(e) for e in evals), "trained_with": [json.loads(s) for s in trained]}
+
+
+def other_model_runs(results_dir, profile: str, sources) -> list[str]:
+    """The finished runs of the profile's other models (:mod:`fer_utils.study.beyond`) trained on
+    the data set named in ``sources`` (the tables' data): published beside the tables' runs."""
+    from fer_utils.study.beyond import finished_runs
+    from fer_utils.training import rundir
+
+    out = []
+    for r in finished_runs(results_dir, profile=profile):
+        if rundir.read_metrics(r["dir"]).get("data_source") in sources:
+            out.append(r["run_id"])
+    return sorted(out)
 
 
 def _history_rows(text: str) -> list[list[str]]:

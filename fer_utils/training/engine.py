@@ -145,7 +145,7 @@ def store_problem(store_root) -> str | None:
     return None
 
 
-def train_one(spec: dict, *, data_path, store_root, cache_dir=None, emit=None, wait: bool = True) -> dict:
+def train_one(spec: dict, *, data_path, store_root, cache_dir=None, emit=None, wait: bool = True, jit_epochs: bool = False) -> dict:
     """Bring one run of a plan, of any model, to its epochs (train only what is missing);
     return a summary. The data set is loaded at the run's own image size.
 
@@ -186,7 +186,7 @@ def train_one(spec: dict, *, data_path, store_root, cache_dir=None, emit=None, w
         data = _dataset(data_path, cfg.image_size, cache_dir)
         try:
             with contextlib.redirect_stdout(_Lines(counting)):
-                store.ensure(cfg, spec["epochs"], data, keep_epochs=spec["keep"], verbose=True)
+                store.ensure(cfg, spec["epochs"], data, keep_epochs=spec["keep"], verbose=True, jit_epochs=jit_epochs)
         except RunStoreError:
             if not lock_busy(run_dir):  # lost the race for the lock: loop; anything else is real
                 raise
@@ -226,7 +226,8 @@ class _Progress:
 
 def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = None,
                scheduler: str | None = None, gpus=None, workers_per_gpu: int = 1, threads: int | None = None,
-               retries: int = DEFAULT_RETRIES, progress: bool = True, data=None, deadline: float | None = None) -> dict:
+               retries: int = DEFAULT_RETRIES, progress: bool = True, data=None, deadline: float | None = None,
+               jit_epochs: bool = False) -> dict:
     """Train every run of ``plan`` to its epochs; return a summary.
 
     The plan's runs may be of any model (:mod:`fer_utils.models.registry`). ``data_path``: what
@@ -252,7 +253,7 @@ def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = 
                "engine": "sequential", "workers": 1, "dashboard": None, "stopped": False, "results": [], "epoch_times": []}
     if todo:
         bar = _Progress(todo, progress)
-        task = dict(data_path=data_path, store_root=str(store_root))
+        task = dict(data_path=data_path, store_root=str(store_root), jit_epochs=bool(jit_epochs))
         try:
             if scheduler is None and workers is None and gpus is None:
                 _sequential(todo, bar, summary, task, data, deadline)

@@ -44,6 +44,13 @@ class ReportCNNTraining:
     def describe(self, cfg, model) -> str:
         return f"lr={cfg.lr:g} depth={cfg.depth} batch={cfg.batch_size}"
 
+    def device_inputs(self, cfg, weights):
+        """(class weights, mix probability) of the device path (:mod:`fer_utils.training.device`)."""
+        return None, 0.0
+
+    def draws(self, n_batches, cfg, epoch_seed):
+        return None
+
     def score(self, model, split, class_names, cfg, score_test: bool) -> dict:
         _, _, _, _, x_te, y_te = split
         return {"test": evaluate(model, x_te, y_te, class_names)}
@@ -74,6 +81,12 @@ class ResNetTraining:
 
     def val_batches(self, x, y, cfg, num_classes):
         return mixed_batches(x, y, np.ones(num_classes, np.float32), 256, num_classes)
+
+    def device_inputs(self, cfg, weights):
+        return weights, cfg.mix_prob
+
+    def draws(self, n_batches, cfg, epoch_seed):
+        return mix_draws(n_batches, cfg.batch_size, epoch_seed)
 
     def describe(self, cfg, model) -> str:
         from fer_utils.models.report_cnn import flops_per_image
@@ -110,10 +123,7 @@ def mixed_batches(x, y, w, batch_size, k, order=None, mix_prob=0.0, seed=0):
         def __init__(self):
             super().__init__()
             self.order = np.arange(len(x)) if order is None else order
-            self.rng = np.random.default_rng([int(seed), 0x313])
-            n = len(self)  # all draws up front: batch i's mixing depends on (seed, i) only
-            self.draws = [(self.rng.random(), self.rng.random() < 0.5, self.rng.beta(1.0, 1.0), self.rng.beta(0.2, 0.2),
-                           self.rng.random(), self.rng.random(), self.rng.permutation(batch_size)) for _ in range(n)]
+            self.draws = mix_draws(len(self), batch_size, seed)
 
         def __len__(self):
             return math.ceil(len(self.order) / batch_size)
@@ -132,3 +142,13 @@ def mixed_batches(x, y, w, batch_size, k, order=None, mix_prob=0.0, seed=0):
             return xb, yb, wb.astype("float32")
 
     return Batches()
+
+
+def mix_draws(n_batches: int, batch_size: int, seed: int) -> list[tuple]:
+    """Every batch's mixing draws, all up front, so batch i's mixing depends on (seed, i) only:
+    (u: mix when below ``mix_prob``, CutMix rather than MixUp, CutMix's lambda, MixUp's lambda,
+    the box centre's y and x, the permutation). The ``fit`` path and the device path
+    (:mod:`fer_utils.training.device`) both take them from here."""
+    rng = np.random.default_rng([int(seed), 0x313])
+    return [(rng.random(), rng.random() < 0.5, rng.beta(1.0, 1.0), rng.beta(0.2, 0.2), rng.random(), rng.random(),
+             rng.permutation(batch_size)) for _ in range(n_batches)]

@@ -94,7 +94,7 @@ def target_epochs(cfg: RunConfig, epochs=None) -> int:
 
 
 def train_run(run_dir, cfg: RunConfig, data: Dataset, epochs=None, *, keep_epochs=(), verbose: bool = True,
-              stop_after=None, max_batches=None, score_test: bool = True) -> list[dict]:
+              stop_after=None, max_batches=None, score_test: bool = True, jit_epochs: bool = False) -> list[dict]:
     """Bring the run in ``run_dir`` to ``epochs`` finished epochs; return its history rows.
 
     Already-finished epochs are never trained again: asking for fewer epochs than the run has
@@ -102,7 +102,8 @@ def train_run(run_dir, cfg: RunConfig, data: Dataset, epochs=None, *, keep_epoch
     counts whose model is kept (``model-eNNNN.keras``) and scored, e.g. every row of Table 2;
     the last epoch is always kept. ``stop_after`` (tests) stops after that many new epochs;
     ``max_batches`` (tests, benchmarks) trains that many batches an epoch; ``score_test=False``
-    (ablations: selection) scores no test split.
+    (ablations: selection) scores no test split. ``jit_epochs`` (JAX only): each epoch is one
+    jitted call on the device (:mod:`fer_utils.training.device`), under the same contract.
     """
     # Everything that can be checked is checked before the run folder exists.
     if data.fingerprint != cfg.data:
@@ -111,13 +112,18 @@ def train_run(run_dir, cfg: RunConfig, data: Dataset, epochs=None, *, keep_epoch
         raise ConfigError(f"run config wants {cfg.image_size}px images, the data set was loaded at {data.image_size}px; "
                           f"load it with image_size={cfg.image_size}")
     epochs = target_epochs(cfg, epochs)
+    if jit_epochs:
+        from fer_utils.training.device import check_available
+
+        check_available()
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunStoreError(f"{run_dir}: is a file, not a run folder; choose another --run-dir or move that file away")
     created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # folders this call may make
     with rundir.locked(run_dir):  # another process training the run: refused here, nothing removed
         try:
-            return _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, max_batches, score_test)
+            return _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, max_batches, score_test,
+                                 jit_epochs)
         except BaseException:
             if created and run_dir.is_dir() and not (run_dir / rundir.HISTORY).exists():
                 shutil.rmtree(run_dir, ignore_errors=True)  # ours alone: this call made the folder, no epoch finished
@@ -129,7 +135,7 @@ def train_run(run_dir, cfg: RunConfig, data: Dataset, epochs=None, *, keep_epoch
             raise
 
 
-def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, max_batches, score_test):
+def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, max_batches, score_test, jit_epochs):
     from fer_utils.models.registry import family, save_model
     from fer_utils.training import backend
     from fer_utils.training.recipes import training_of
@@ -159,6 +165,13 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
     else:
         model = recipe.build(cfg, k, data.class_names, steps)
     val_data = recipe.val_batches(x_val, y_val, cfg, k)
+    dev = None
+    if jit_epochs and len(rows) < epochs:
+        from fer_utils.training.device import DeviceEpochs, prepare
+
+        w, mix_prob = recipe.device_inputs(cfg, weights)
+        dev = DeviceEpochs(model, x_tr, y_tr, w, k, cfg.batch_size, mix_prob)
+        prepare(model, val_data)
     if verbose and len(rows) < epochs:
         what = f"resuming at epoch {len(rows) + 1}" if rows else "new run"
         print(f"[{cfg.run_id}] {what}: {len(y_tr)} train / {len(y_val)} val images, {epochs} epochs, "
@@ -171,8 +184,13 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
         es = epoch_seed(cfg.seed, epoch, recipe.salt)
         reseed(model, es)
         order = np.random.default_rng(es).permutation(len(y_tr))[: None if max_batches is None else max_batches * cfg.batch_size]
-        hist = model.fit(recipe.train_batches(x_tr, y_tr, cfg, k, order, es, weights), validation_data=val_data,
-                         initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False).history
+        if dev is not None:  # one jitted call on the device, the same batches and draws
+            logs = dev.epoch(order, recipe.draws(math.ceil(len(order) / cfg.batch_size), cfg, es))
+            val = model.evaluate(val_data, verbose=0, return_dict=True)
+            hist = {"loss": [logs["loss"]], "accuracy": [logs["accuracy"]], "val_loss": [val["loss"]], "val_accuracy": [val["accuracy"]]}
+        else:
+            hist = model.fit(recipe.train_batches(x_tr, y_tr, cfg, k, order, es, weights), validation_data=val_data,
+                             initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False).history
         secs = time.perf_counter() - t0
         row = {"epoch": epoch + 1, **{m: float(hist[m][-1]) for m in HISTORY_COLUMNS[1:5]}, "seconds": secs}
         rundir.save_checkpoint(run_dir, model)  # weights first, then the row, then the commit (rundir)
@@ -187,22 +205,25 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
                   f" - val_loss {row['val_loss']:.4f} - val_accuracy {row['val_accuracy']:.4f} - {secs:.1f}s"
                   f" ({len(order) / max(secs, 1e-9):.0f} img/s)", flush=True)
         if epoch + 1 in keep:
-            _record(run_dir, metrics, rows, epoch + 1, model, split, data, cfg, recipe, score_test, order)
+            _record(run_dir, metrics, rows, epoch + 1, model, split, data, cfg, recipe, score_test, order, jit_epochs)
     for e in keep:  # kept epochs not scored yet (a kill while scoring): score their kept model
         if e <= len(rows) and str(e) not in metrics["evaluations"]:
             path = rundir.model_file(run_dir, e)
             m = rundir.load_keras(path) if path.exists() else (model if model is not None and e == len(rows) else None)
             if m is not None:
-                _record(run_dir, metrics, rows, e, m, split, data, cfg, recipe, score_test, None)
+                _record(run_dir, metrics, rows, e, m, split, data, cfg, recipe, score_test, None, jit_epochs)
     if fixed and len(rows) >= epochs and str(epochs) in metrics["evaluations"]:
         rundir.checkpoint_file(run_dir).unlink(missing_ok=True)  # finished for good: the final model holds the same weights
     return rows[:epochs]
 
 
-def _record(run_dir, metrics, rows, epoch, model, split, data, cfg, recipe, score_test, order):
+def _record(run_dir, metrics, rows, epoch, model, split, data, cfg, recipe, score_test, order, jit_epochs=False):
     """Score the model kept at ``epoch`` and write it into ``metrics.json``."""
+    where = trained_with()
+    if jit_epochs:
+        where["epochs_on"] = "device: one jitted call per epoch (fer_utils.training.device)"
     ev = {"final_row": final_row(rows[epoch - 1]), **recipe.score(model, split, data.class_names, cfg, score_test),
-          "trained_with": trained_with()}
+          "trained_with": where}
     metrics["evaluations"][str(epoch)] = ev
     metrics["run_id"], metrics["model"] = cfg.run_id, cfg.model
     metrics["data_source"] = Path(str(data.source)).name
