@@ -2,7 +2,7 @@
 path (``jit_epochs``: the whole epoch in one jitted call, fer_utils.training.device), the resnet
 recipe on random faces, images/s of the third epoch (compiled, steady) of each, in one process.
 
-    python benchmarks/bench_device.py [--batches 12] [--image-size 64]
+    python benchmarks/bench_device.py [--batches 12] [--image-size 64]   # a GPU; on a 2-core CPU: --batches 4 --image-size 32
 
 Runs itself under KERAS_BACKEND=jax (JAX_PLATFORMS as set: cpu here, gpu on a GPU machine).
 Prints the CPU flags or the device, both rates, their ratio and a RESULT line.
@@ -35,7 +35,7 @@ def measure(batches: int, image_size: int) -> dict:
     x = rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)
     y = rng.integers(0, 7, n)
     ds = Dataset(x, y, x[:64], y[:64], [], [], CLASS_NAMES, "random", "random", image_size, "random")
-    out = {"device": backend.device_info()}
+    out = {"where": backend.device_info()}
     with tempfile.TemporaryDirectory() as d:
         for path, jit in (("fit", False), ("device", True)):
             rows = train_run(Path(d) / path, cfg, ds, max_batches=batches, jit_epochs=jit, verbose=False, score_test=False)
@@ -58,7 +58,7 @@ def main() -> None:
     if proc.returncode != 0:
         sys.exit(proc.stderr[-2000:])
     r = json.loads(proc.stdout.split("JSON", 1)[1])
-    dev = r["device"]
+    dev = r["where"]
     print(f"device {dev.get('device')} ({dev.get('device_name')}; {dev.get('cpu_flags') or ''})")
     print(f"fit: {r['fit']:.0f} images/s; device path: {r['device']:.0f} images/s; ratio {r['device'] / r['fit']:.2f}")
     print(f"RESULT fit_images_per_s={r['fit']:.0f} device_images_per_s={r['device']:.0f} ratio={r['device'] / r['fit']:.2f}")

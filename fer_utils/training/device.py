@@ -15,6 +15,11 @@ on, and the epoch ends in the same three steps; so the run's files, its checkpoi
 resume contract are the ``fit`` path's. The two paths see the same batches; their numbers
 agree to float rounding, not bit for bit (XLA fuses differently), so a run is trained by one
 path or the other throughout (the run's ``trained_with`` says which).
+
+It is for accelerators. On a 2-core CPU it is about 10x SLOWER than ``fit`` (XLA's CPU backend
+runs the scanned convolutions far slower than its per-step ones: 24 against 217-305 images/s,
+``python benchmarks/bench_device.py --batches 4 --image-size 32``, AMD EPYC avx2/avx512f), so it
+is off by default; its speed on a GPU is still to be measured with the same benchmark.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class DeviceEpochs:
         self.x, self.y = jnp.asarray(x), jnp.asarray(y, jnp.int32)
         self.w = None if weights is None else jnp.asarray(weights, jnp.float32)
         self._scan = None
+        self._rest = None  # the last, smaller batch's step: its shape is the same every epoch, so it compiles once
 
     # -- one batch, as the fit path feeds it ------------------------------------------------
     def _batch(self, idx, draw):
@@ -105,7 +111,9 @@ class DeviceEpochs:
                 draw = draws[full]
                 perm = draw[6][draw[6] < len(rest)]
                 one = tuple(jnp.asarray(v) for v in (*draw[:6], perm))
-            state = jax.jit(self._step)(state, jnp.asarray(rest), one)
+            if self._rest is None:
+                self._rest = jax.jit(self._step)
+            state = self._rest(state, jnp.asarray(rest), one)
         for group, values in zip((model.trainable_variables, model.non_trainable_variables,
                                   model.optimizer.variables, model.metrics_variables), state):
             for ref, v in zip(group, values):
