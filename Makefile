@@ -11,13 +11,18 @@ SEEDS   ?=
 SELECTION ?= test
 CHAIN ?= report
 PYTEST_ARGS ?=
+# make lab LAB_ARGS="--port 8899 --no-browser"; as root (containers, CI images) --allow-root is added
+LAB_ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast report experiments lab bench clean
 
 help: ## list the targets, one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: PROFILE=demo|smoke|tenth|full  DATA=/path/to/RAF-DB(.zip)  SEEDS=0,1,2  SELECTION=test|holdout  CHAIN=report|selected"
+	@echo "  variables: PROFILE=<name>  DATA=/path/to/RAF-DB(.zip)  SEEDS=0,1,2  SELECTION=test|holdout  CHAIN=report|selected  LAB_ARGS=..."
+	@echo "  profiles:"
+	@$(if $(wildcard $(STAMP)),$(BIN)/python -m fer_utils.study.profiles,echo "    (make venv first to list them: demo, smoke, tenth, full, beyond, beyond-smoke)")
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -38,7 +43,7 @@ report: $(STAMP) ## data -> experiments -> sorting -> report (results/report.htm
 	$(BIN)/fer run --profile $(PROFILE) --selection $(SELECTION) --chain $(CHAIN) $(if $(DATA),--data $(DATA)) $(if $(SEEDS),--seeds $(SEEDS))
 
 lab: $(STAMP) ## JupyterLab on notebooks/
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 bench: $(STAMP) ## run the benchmark scripts (minutes; prints RESULT lines)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

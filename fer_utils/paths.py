@@ -23,7 +23,9 @@ RUNS_DIR = RESULTS_DIR / "runs"
 TABLES_DIR = RESULTS_DIR / "tables"  # one manifest per table: which runs and epochs made it
 EXECUTED_DIR = RESULTS_DIR / "executed"
 FIGURES_DIR = ROOT / "figures"
-SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"  # real RAF-DB and UTKFace, when present
+#: Real RAF-DB and UTKFace, when present: ``$FER_DATA``, else ``../shared/data`` beside the project
+#: (the sorting step's UTKFace sample and the real-data tests look there).
+SHARED_DATA = Path(os.environ["FER_DATA"]).expanduser().resolve() if os.environ.get("FER_DATA") else PROJECT_DIR.parent / "shared" / "data"
 
 
 def synthetic_dir(profile: str) -> Path:

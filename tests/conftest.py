@@ -14,12 +14,13 @@ import pytest
 from fer_utils.data.datasets import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: The real data sets: $FER_DATA (raf-basic.zip, utkface-sample.zip, ...) or ../shared/data.
+SHARED_DATA = Path(os.environ["FER_DATA"]).expanduser() if os.environ.get("FER_DATA") else ROOT.parent / "shared" / "data"
 RAF_ZIP = SHARED_DATA / "raf-basic.zip"
 UTK_ZIP = SHARED_DATA / "utkface-sample.zip"
 
-needs_raf = pytest.mark.skipif(not RAF_ZIP.exists(), reason="../shared/data/raf-basic.zip is absent")
-needs_utk = pytest.mark.skipif(not UTK_ZIP.exists(), reason="../shared/data/utkface-sample.zip is absent")
+needs_raf = pytest.mark.skipif(not RAF_ZIP.exists(), reason=f"{RAF_ZIP} is absent (set FER_DATA to the folder that holds raf-basic.zip)")
+needs_utk = pytest.mark.skipif(not UTK_ZIP.exists(), reason=f"{UTK_ZIP} is absent (set FER_DATA to the folder that holds utkface-sample.zip)")
 
 
 def tiny_image(label: int, rng, size=24) -> "np.ndarray":

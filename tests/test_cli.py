@@ -11,6 +11,8 @@ import pytest
 from fer_utils.cli import main
 from fer_utils.errors import FerError
 
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
 
 def fer(*args, **kw):
     return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], capture_output=True, text=True, timeout=300, **kw)
@@ -142,3 +144,39 @@ def test_train_prints_epochs_and_final_row_and_saves(report_tree, tmp_path, caps
                "--image-size", "24", "--run-dir", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert rc == 0 and "already has 2 epochs; nothing trained" in out and "epoch 1/2" not in out
+
+
+FAST_FAILURES = [
+    ("evaluate", "{x}/nope.keras", "{x}"),
+    ("evaluate", "fer-package", "{x}"),
+    ("compare", "{x}/a.keras", "{x}/b.keras", "{x}"),
+    ("organize", "{x}/nope", "{x}/out", "--model", "{x}/nope.keras"),
+    ("train", "--data", "{x}/nope"),
+    ("train", "--data", "{x}", "--model", "resnet", "--depth", "3"),
+    ("run", "--profile", "tenth", "--data", "{x}/nope"),
+    ("tables", "--profile", "tenth", "--data", "{x}/nope"),
+    ("report", "--published", "{x}/nope"),
+    ("data", "info", "{x}/nope"),
+]
+
+
+@pytest.mark.parametrize("args", FAST_FAILURES, ids=lambda a: " ".join(a[:2]))
+def test_a_wrong_path_fails_before_keras_is_imported(tmp_path, args):
+    """A user's mistake answers at once: one line, exit 2, and no backend imported (counted, not
+    timed: importing Keras and TensorFlow is what takes a minute on a loaded machine)."""
+    code = ("import sys; from fer_utils.cli import main; rc = main(sys.argv[1:]); "
+            "print('IMPORTED', sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules), rc)")
+    env = dict(__import__("os").environ, FER_HOME=str(tmp_path), FER_PACKAGE_WEIGHTS=str(tmp_path / "absent.hdf5"))
+    argv = [a.format(x=tmp_path) for a in args]
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.strip().endswith("IMPORTED [] 2"), (out.stdout, out.stderr)
+    assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("fer: error: "), out.stderr
+
+
+def test_version():
+    from fer_utils import __version__
+
+    out = subprocess.run([sys.executable, "-m", "fer_utils.cli", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == f"fer {__version__}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{__version__}"' in pyproject  # one version: the package's and the distribution's agree

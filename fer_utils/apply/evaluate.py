@@ -140,9 +140,9 @@ class FerPackagePredictor:
 
     def __init__(self, model=None):
         if model is None:
+            path = fer_package_weights()  # before Keras loads: a missing package answers at once
             import keras
 
-            path = fer_package_weights()
             try:
                 model = keras.saving.load_model(path, compile=False)
             except Exception as exc:  # noqa: BLE001 - the user's file

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from fer_utils import __version__
 from fer_utils.cli import commands
 
 
@@ -134,6 +135,7 @@ def _study_options(p, plan: bool = True) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer", description="Facial expression recognition on RAF-DB: the course report's study, reproducible.")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (also: FER_DEBUG=1)")
+    p.add_argument("--version", action="version", version=f"fer {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = sub.add_parser("data", help="inspect a data set")

@@ -165,3 +165,15 @@ def get_profile(name: str, **overrides) -> Profile:
         for k, v in overrides.items():
             print(f"profile {name}: {k} overridden to {v!r}")
     return prof
+
+
+def describe_all(width: int = 100) -> str:
+    """One line per profile, name and the start of its description (``make help`` prints it)."""
+    def first(text):
+        return text.split(". ")[0].split(": ")[0].rstrip(".")[: width - 18]
+
+    return "\n".join(f"    {n:<13} {first(p.description)}" for n, p in PROFILES.items())
+
+
+if __name__ == "__main__":  # pragma: no cover - `make help`
+    print(describe_all())
