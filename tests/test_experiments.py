@@ -184,6 +184,10 @@ def test_check_seeds():
         check_seeds([0, -1])
     with pytest.raises(ConfigError, match="expected integers"):
         check_seeds(["a"])
+    with pytest.raises(ConfigError, match="1 is given twice"):  # a mean over seeds must not count one twice
+        check_seeds([0, 1, 1])
+    with pytest.raises(ConfigError, match="4294967296 is past 4294967295"):  # NumPy's seeds end there
+        check_seeds([2**32])
 
 
 def test_same_value_matches_grid_values_read_back_from_files():

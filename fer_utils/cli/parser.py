@@ -80,8 +80,11 @@ def _seeds(s):
         seeds = tuple(int(x) for x in s.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers 0 or more like 0,1,2, got {s!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers 0 or more like 0,1,2, got {s!r}")
+    if not seeds or min(seeds) < 0 or max(seeds) >= 2**32:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers from 0 to {2**32 - 1} like 0,1,2, got {s!r}")
+    twice = sorted({x for x in seeds if seeds.count(x) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"seed {twice[0]} is given twice in {s!r}; each seed once, e.g. 0,1,2")
     return seeds
 
 

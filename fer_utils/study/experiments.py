@@ -107,6 +107,13 @@ def check_seeds(seeds) -> tuple[int, ...]:
     bad = [s for s in out if s < 0]
     if bad:
         raise ConfigError(f"seeds {list(out)}: {bad[0]} is negative; expected integers 0 or more, e.g. --seeds 0,1,2")
+    big = [s for s in out if s >= 2**32]
+    if big:
+        raise ConfigError(f"seeds {list(out)}: {big[0]} is past {2**32 - 1}, the largest seed; e.g. --seeds 0,1,2")
+    twice = sorted({s for s in out if out.count(s) > 1})
+    if twice:
+        raise ConfigError(f"seeds {list(out)}: {twice[0]} is given twice (a mean over seeds would count it twice); "
+                          f"give each seed once, e.g. --seeds 0,1,2")
     return out
 
 

@@ -57,6 +57,9 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
         from fer_utils.training.device import check_available
 
         check_available()
+    if workers_per_gpu is not None and gpus is None:
+        raise ConfigError(f"--workers-per-gpu {workers_per_gpu}: works with --gpus (workers sharing each GPU); "
+                          f"add --gpus all, or leave --workers-per-gpu out")
     for flag, v in (("--workers-per-gpu", workers_per_gpu), ("--threads", threads)):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ConfigError(f"{flag} {v!r}: expected a positive integer, e.g. {flag} 2")
@@ -163,6 +166,9 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     """
     from fer_utils.study.notebooks import execute, export_report
 
+    if as_json and not plan_only:
+        raise ConfigError("--json: prints the plan, so it needs --plan (fer run --plan --json); without --plan the study "
+                          "would be trained")
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
                            gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler,
                            jit_epochs=jit_epochs)
@@ -220,12 +226,13 @@ def check_tables(tables) -> tuple[int, ...]:
     if isinstance(tables, str):
         tables = [t for t in tables.split(",") if t.strip()]
     try:
-        out = tuple(sorted({int(t) for t in tables}))
+        listed = [int(t) for t in tables]
     except (TypeError, ValueError):
-        out = ()
+        listed = []
+    out = tuple(sorted(set(listed)))
     if not out or any(t not in TABLES for t in out):
         raise ConfigError(f"--tables {given!r}: expected table numbers from 1 to 4, e.g. --tables 1,3")
-    return out
+    return out  # a table named twice is one table (nothing is counted twice, unlike a seed)
 
 
 def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", chain: str = "report", tables=None,
