@@ -505,6 +505,25 @@ def test_organize_corrupt_classes_json(tmp_path, capsys, model_path):  # traceba
     assert_one_line_error(*organize(capsys, tmp_path / "in", tmp_path / "out", m), "m.keras.classes.json")
 
 
+@pytest.mark.parametrize("names, says", [
+    (["Happiness"] * 7, "the class name 'Happiness' is given twice"),
+    ([1, 2, 3, 4, 5, 6, 7], "class name 1 is not a string"),
+    (["Surprise", "Fear", "Disgust", "Happi\u0000ness", "Sadness", "Anger", "Neutral"], "holds a control character"),
+    (["", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"], "is empty"),
+])
+def test_organize_refuses_bad_class_names(tmp_path, capsys, model_path, names, says):
+    """The class names of a model name folders: distinct, non-empty strings without control
+    characters, or one line naming the file (before anything is copied)."""
+    import shutil
+
+    faces(tmp_path / "in")
+    m = tmp_path / "m.keras"
+    shutil.copy(model_path, m)
+    write(tmp_path / "m.keras.classes.json", json.dumps({"class_names": names}).encode())
+    assert_one_line_error(*organize(capsys, tmp_path / "in", tmp_path / "out", m), says)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_organize_one_channel_model(tmp_path, capsys):  # traceback
     import keras
 

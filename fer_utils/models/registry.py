@@ -161,5 +161,28 @@ def load_model(path, compile: bool = True):
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise FerError(f"{side}: not valid class names (expected JSON {{\"class_names\": [...]}}); delete it to use "
                        f"RAF-DB's 7 classes, or save the model again with 'fer train --save'") from None
+    problem = class_names_problem(names)
+    if problem:
+        raise FerError(f"{side}: {problem}; expected distinct, non-empty names such as {list(CLASS_NAMES[:2])}; fix the "
+                       f"file, delete it to use RAF-DB's 7 classes, or save the model again with 'fer train --save'")
     model.class_names = names
     return model, names
+
+
+def class_names_problem(names) -> str | None:
+    """Why ``names`` cannot name a model's outputs (None: they can): each a non-empty string
+    without control characters, no name twice (a folder per class is made from them).
+
+    >>> class_names_problem(("Happiness", "Happiness")), class_names_problem((1, 2)), class_names_problem(("a", "b"))
+    ("the class name 'Happiness' is given twice", 'class name 1 is not a string', None)
+    """
+    seen = set()
+    for n in names:
+        if not isinstance(n, str):
+            return f"class name {n!r} is not a string"
+        if not n.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in n):
+            return f"class name {n!r} is empty or holds a control character"
+        if n in seen:
+            return f"the class name {n!r} is given twice"
+        seen.add(n)
+    return None
