@@ -150,6 +150,26 @@ def test_an_unreachable_scheduler_fails_fast_with_one_line(tmp_path):
         clusters.connect("not-an-address")
 
 
+def test_a_port_that_is_not_a_dask_scheduler_fails_in_seconds():
+    """Something else listening (here an HTTP server on a loopback port) takes the connection and
+    never speaks Dask: a one-line error within the timeout, where a Client waited forever."""
+    import http.server
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"tcp://127.0.0.1:{server.server_address[1]}"
+        t0 = time.perf_counter()
+        with pytest.raises(FerError) as err:
+            clusters.connect(address, timeout=2)
+        assert time.perf_counter() - t0 < 8
+        assert f"--scheduler {address}: nothing that speaks Dask answered within 2s" in str(err.value)
+        assert "\n" not in str(err.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.slow
 def test_two_studies_on_one_store_never_train_an_epoch_twice(study, tmp_path):
     store = tmp_path / "shared-store"

@@ -126,10 +126,37 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
             socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
         except OSError as exc:
             raise EngineError(f"--scheduler {address}: nothing answers there ({exc.strerror or type(exc).__name__}); {hint}") from None
+    kind = identity(address, timeout)
+    if kind != "Scheduler":
+        what = "nothing that speaks Dask" if kind is None else f"a Dask {kind}, not a scheduler"
+        raise EngineError(f"--scheduler {address}: {what} answered within {timeout:g}s (is it another server's port?); {hint}")
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise EngineError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g}s ({type(exc).__name__}); {hint}") from None
+
+
+def identity(address: str, timeout: float) -> str | None:
+    """What answers Dask's ``identity`` call at ``address`` within ``timeout`` seconds:
+    ``"Scheduler"``, another Dask server's type, or None (no answer, or not Dask: an HTTP server
+    on that port takes the connection and never replies, where a Client would wait forever)."""
+    import asyncio
+
+    from distributed.comm import connect as dask_connect
+
+    async def ask():
+        comm = await asyncio.wait_for(dask_connect(address, timeout=timeout), timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity"}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(ask())
+    except Exception:  # noqa: BLE001 - a timeout, a refused or garbled handshake: not a scheduler
+        return None
+    return reply.get("type") if isinstance(reply, dict) else None
 
 
 def dashboard(client) -> str | None:
