@@ -60,6 +60,28 @@ def _table1_and_a_file(home: Path) -> None:
     _a_file(home)
 
 
+def _manifest_pointing_outside(home: Path) -> None:
+    """Table 1's manifest names a run '../outside' (beside the store), which exists there."""
+    man = {"table": 1, "rows": [{"value": 0.01, "seed": 0, "epochs": 1, "run_id": "../outside"}], "picks": {},
+           "seeds": [0], "selection": "test", "profile": {}, "data": {}}
+    (_manifest_dir(home, "demo") / "table1.json").write_text(json.dumps(man))
+    run = home / "results" / "outside"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"data": "f" * 64}))
+    for f in ("history.csv", "metrics.json"):
+        (run / f).write_text("x")
+
+
+def _published_pointing_outside(home: Path) -> None:
+    """A published folder whose table manifest names a run outside its runs/."""
+    man = {"table": 1, "rows": [{"value": 0.01, "seed": 0, "epochs": 1, "run_id": "../../elsewhere"}], "picks": {},
+           "seeds": [0], "selection": "test", "profile": {}, "data": {}}
+    (home / "pub" / "tables" / "demo").mkdir(parents=True)
+    (home / "pub" / "runs").mkdir()
+    (home / "pub" / "tables" / "demo" / "table1.json").write_text(json.dumps(man))
+    (home / "pub" / "published.json").write_text(json.dumps({"profile": "demo", "tables": [1], "runs": {}}))
+
+
 #: (name, argv with {home} for the work root, prepare(home) or None, exit code, fragment of the one line)
 CASES = [
     ("run seeds negative", ["run", "--seeds", "-1"], None, 2, "--seeds"),
@@ -105,6 +127,9 @@ CASES = [
      "not an earlier publication"),
     ("publish onto a file", ["publish", "{home}/report-here"], _table1_and_a_file, 2, "a file stands"),
     ("publish unknown profile", ["publish", "{home}/pub", "--profile", "bogus"], None, 2, "choose from"),
+    ("publish a run id with ../", ["publish", "{home}/pub"], _manifest_pointing_outside, 2, "run id '../outside' is not a run folder's name"),
+    ("report published run id with ../", ["report", "--published", "{home}/pub", "--markdown"], _published_pointing_outside, 2,
+     "run id '../../elsewhere' is not a run folder's name"),
     ("tables bad table", ["tables", "--tables", "5"], None, 2, "--tables"),
     ("tables empty table list", ["tables", "--tables", ","], None, 2, "--tables"),
     ("tables tenth without data", ["tables", "--profile", "tenth"], None, 2, "--data"),

@@ -62,6 +62,7 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     never drops a number and touches no file it did not write.
     """
     from fer_utils.study.tables import manifest_path, read_manifest, tables_dir
+    from fer_utils.training.store import check_run_id
 
     results_dir, dest = Path(results_dir), Path(dest)
     src_tables = tables_dir(profile, results_dir)
@@ -81,7 +82,10 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     earlier = json.loads((dest / INDEX).read_text()) if (dest / INDEX).exists() else None
     if earlier is not None:
         _check_same_study(dest, earlier, profile, manifests)
-    run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])})
+    run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])}, key=str)
+    for t, m in manifests.items():  # a manifest edited to say '../x' must not read or write outside the folders
+        for r in m["rows"] + m.get("final", {}).get("rows", []):
+            check_run_id(r["run_id"], str(manifest_path(profile, t, results_dir)))
     index = {"profile": profile, "tables": sorted(manifests), "runs": {}}
     files = {}
     for rid in run_ids:

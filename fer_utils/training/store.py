@@ -9,6 +9,7 @@ run folder are read and named by :mod:`fer_utils.training.rundir` only; everyone
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,23 @@ def load_run(run_dir) -> Run:
     return Run(d.name, d, cfg, rundir.read_history(d), rundir.read_metrics(d))
 
 
+#: A run id is one folder name: letters, digits, '.', '_', '-' (never a path, never '..').
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def check_run_id(run_id, where: str = "") -> str:
+    """``run_id`` if it names one folder of a store, else a one-line RunStoreError: a table
+    manifest or index that says ``../x`` must not make a command read or write outside the store.
+
+    >>> check_run_id("d2-lr0.001-b64-s0-test-86c90c31fbfd")
+    'd2-lr0.001-b64-s0-test-86c90c31fbfd'
+    """
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise RunStoreError(f"{where + ': ' if where else ''}run id {run_id!r} is not a run folder's name (letters, digits, "
+                            f"'.', '_', '-'; no path); the file was edited or damaged: restore it")
+    return run_id
+
+
 class RunStore:
     def __init__(self, root=None):
         self.root = Path(root) if root is not None else paths.RUNS_DIR
@@ -127,7 +145,7 @@ class RunStore:
         return len(rundir.read_history(self.path(cfg)))
 
     def load(self, run_id: str) -> Run:
-        return load_run(self.root / run_id)
+        return load_run(self.root / check_run_id(run_id))
 
     def get(self, cfg: RunConfig) -> Run | None:
         return self.load(cfg.run_id) if rundir.is_run(self.path(cfg)) else None
