@@ -82,6 +82,13 @@ def _published_pointing_outside(home: Path) -> None:
     (home / "pub" / "published.json").write_text(json.dumps({"profile": "demo", "tables": [1], "runs": {}}))
 
 
+def _published_index(text: str):
+    def prepare(home: Path) -> None:
+        _published_demo(home)
+        (home / "pub" / "published.json").write_text(text)
+    return prepare
+
+
 #: (name, argv with {home} for the work root, prepare(home) or None, exit code, fragment of the one line)
 CASES = [
     ("run seeds negative", ["run", "--seeds", "-1"], None, 2, "--seeds"),
@@ -127,6 +134,14 @@ CASES = [
      "not an earlier publication"),
     ("publish onto a file", ["publish", "{home}/report-here"], _table1_and_a_file, 2, "a file stands"),
     ("publish unknown profile", ["publish", "{home}/pub", "--profile", "bogus"], None, 2, "choose from"),
+    ("report published index not JSON", ["report", "--published", "{home}/pub", "--markdown"], _published_index("{no"), 2,
+     "published.json: not valid JSON"),
+    ("report published index a list", ["report", "--published", "{home}/pub", "--markdown"], _published_index("[1, 2]"), 2,
+     "published.json: expected a JSON object"),
+    ("report published index without runs", ["report", "--published", "{home}/pub", "--figure"],
+     _published_index('{"profile": "demo", "tables": [1]}'), 2, "published.json: key 'runs' should be a JSON object, got nothing"),
+    ("publish onto a damaged index", ["publish", "{home}/pub"], lambda h: (_table1_only(h), _published_index("{no")(h)), 2,
+     "published.json: not valid JSON"),
     ("publish a run id with ../", ["publish", "{home}/pub"], _manifest_pointing_outside, 2, "run id '../outside' is not a run folder's name"),
     ("report published run id with ../", ["report", "--published", "{home}/pub", "--markdown"], _published_pointing_outside, 2,
      "run id '../../elsewhere' is not a run folder's name"),

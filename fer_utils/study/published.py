@@ -79,7 +79,7 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
                            f"run the study first (fer run --profile {profile}) or pass the results folder that holds them")
     if dest.exists() and any(dest.iterdir()) and not (dest / INDEX).exists():
         raise PublishError(f"{dest}: not empty and not an earlier publication (no {INDEX}); choose a new folder")
-    earlier = json.loads((dest / INDEX).read_text()) if (dest / INDEX).exists() else None
+    earlier = read_index(dest) if (dest / INDEX).exists() else None
     if earlier is not None:
         _check_same_study(dest, earlier, profile, manifests)
     run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])}, key=str)
@@ -239,7 +239,7 @@ def draw_figure(published_dir) -> Path:
     from fer_utils.study.figures import save_figure, tables_by_seed
 
     d = as_results_dir(published_dir)
-    index = json.loads((d / INDEX).read_text())
+    index = read_index(d)
     results = load_results(index["profile"], results_dir=d)
     if not results:
         raise PublishError(f"{d}: no tables of profile {index['profile']!r} to draw (tables/{index['profile']}/table<N>.json)")
@@ -260,8 +260,29 @@ def as_results_dir(published_dir) -> Path:
     return d
 
 
+def read_index(folder) -> dict:
+    """A published folder's ``published.json``, checked: a JSON object with ``profile`` (a
+    string), ``tables`` (a list) and ``runs`` (an object); anything else is one line naming the
+    file, the key and the fix."""
+    path = Path(folder) / INDEX
+    fix = "restore it from git (git checkout -- FILE) or publish the study again into a new folder"
+    try:
+        index = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise PublishError(f"{path}: not valid JSON (damaged or edited); {fix.replace('FILE', str(path))}") from None
+    if not isinstance(index, dict):
+        raise PublishError(f"{path}: expected a JSON object (profile, tables, runs), got a {type(index).__name__}; "
+                           f"{fix.replace('FILE', str(path))}")
+    for key, kind in (("profile", str), ("tables", list), ("runs", dict)):
+        if not isinstance(index.get(key), kind):
+            got = "nothing" if key not in index else type(index[key]).__name__
+            raise PublishError(f"{path}: key {key!r} should be a {kind.__name__.replace('dict', 'JSON object')}, "
+                               f"got {got}; {fix.replace('FILE', str(path))}")
+    return index
+
+
 def profile_of(published_dir) -> str:
-    return json.loads((as_results_dir(published_dir) / INDEX).read_text())["profile"]
+    return read_index(as_results_dir(published_dir))["profile"]
 
 
 def tables_markdown(published_dir, profile: str | None = None) -> str:
@@ -274,7 +295,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
     from fer_utils.study.tables import load_results
 
     d = as_results_dir(published_dir)
-    index = json.loads((d / INDEX).read_text())
+    index = read_index(d)
     profile = profile or index["profile"]
     results = load_results(profile, results_dir=d)
     if not results:
