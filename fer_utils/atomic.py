@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -97,3 +98,60 @@ def _jsonable(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@contextmanager
+def staged_folder(dest):
+    """Build the new version of the folder ``dest`` beside it and swap it in at the end, so a kill
+    or a full disk at any instant leaves ``dest`` as it was or as it is meant to be, never half
+    written. Yields the staging folder (``.<name>.staging`` beside ``dest``, a copy of ``dest``
+    when it exists) to write into; on an error it is removed and ``dest`` is untouched. The
+    swap is two renames (``dest`` to ``.<name>.replaced``, staging to ``dest``); a kill between
+    them is repaired by the next call (:func:`recover_staged`). Both names are this function's."""
+    import shutil
+
+    dest = Path(dest)
+    staging, _ = _staged_names(dest)
+    recover_staged(dest)
+    if staging.exists():
+        shutil.rmtree(staging)  # a staging folder left by a killed call: start again
+    try:
+        if dest.exists():
+            shutil.copytree(dest, staging, symlinks=True)
+        else:
+            staging.mkdir(parents=True)
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap(staging, dest)
+
+
+def _staged_names(dest: Path) -> tuple[Path, Path]:
+    return dest.with_name(f".{dest.name}.staging"), dest.with_name(f".{dest.name}.replaced")
+
+
+def _swap(staging: Path, dest: Path) -> None:
+    import shutil
+
+    _, old = _staged_names(dest)
+    if dest.exists():
+        dest.rename(old)
+        staging.rename(dest)
+        shutil.rmtree(old)
+    else:
+        staging.rename(dest)
+
+
+def recover_staged(dest) -> None:
+    """Finish a swap of :func:`staged_folder` that a kill interrupted: the new version is in place
+    (drop the old one) or only the old one is (put it back)."""
+    import shutil
+
+    dest = Path(dest)
+    _, old = _staged_names(dest)
+    if old.exists():
+        if dest.exists():
+            shutil.rmtree(old)
+        else:
+            old.rename(dest)

@@ -246,3 +246,63 @@ def test_the_published_figure_is_drawn_from_the_published_numbers(name):
 
 def test_the_project_has_a_publication_for_the_readme_to_quote():
     assert "tenth-test-cpu" in _publications()
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import fer_utils.atomic as atomic
+import fer_utils.study.published as published
+where, n = sys.argv[1], int(sys.argv[2])
+calls = {{"n": 0}}
+
+def killing(real):
+    def wrapped(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == n:
+            os.kill(os.getpid(), signal.SIGKILL)  # what kill -9 does, at a known instant
+        return real(*a, **k)
+    return wrapped
+
+if where == "write":  # the n-th file written into the staging copy
+    published.atomic_write_bytes = killing(published.atomic_write_bytes)
+elif where == "index":  # the n-th JSON written (manifest, then the index)
+    published.atomic_write_json = killing(published.atomic_write_json)
+elif where == "swap":  # between the two renames of the swap
+    Path.rename = killing(Path.rename)
+published.publish(sys.argv[3], sys.argv[4], "smoke", figure=True)
+"""
+
+
+def _tree(folder: Path) -> dict:
+    """Every file under ``folder`` with its bytes (the figure by its presence: PNGs carry no
+    numbers of ours, and the index holds the digest of the numbers it was drawn from)."""
+    return {str(p.relative_to(folder)): (b"png" if p.suffix == ".png" else p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("where, n", [("write", 2), ("index", 2), ("swap", 2), ("swap", 1)])
+def test_a_publish_killed_at_any_instant_is_finished_by_the_same_command(tmp_path, where, n):
+    """kill -9 while the run files are written, while the index is written, and between the two
+    renames of the swap: the folder is the old one (or the finished new one), never half
+    written, and the same command again gives the folder an uninterrupted publish gives."""
+    import subprocess
+    import sys
+
+    res = _results(tmp_path / "results")
+    whole = tmp_path / "whole"
+    for _ in range(2 if where == "swap" else 1):  # the uninterrupted command(s)
+        published.publish(res, whole, "smoke", figure=True)
+    dest = tmp_path / "pub"
+    if where == "swap":  # publishing again over an earlier publication: the swap has two renames
+        published.publish(res, dest, "smoke", figure=True)
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parent)))
+    out = subprocess.run([sys.executable, str(script), where, str(n), str(res), str(dest)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == -9, out.stderr[-2000:]
+    assert not dest.exists() or (dest / published.INDEX).exists()  # never a folder without its index
+    published.publish(res, dest, "smoke", figure=True)  # the same command again
+    assert _tree(dest) == _tree(whole)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging or old copy left

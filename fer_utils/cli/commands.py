@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from fer_utils.errors import FerError
 
@@ -70,8 +71,8 @@ def publish(args) -> int:
 
     tables = None if args.tables is None else check_tables(args.tables)
     results = paths.RESULTS_DIR if args.results is None else args.results
-    index = published.publish(results, args.dest, args.profile, tables=tables)
-    figure = published.draw_figure(args.dest)
+    index = published.publish(results, args.dest, args.profile, tables=tables, figure=True)
+    figure = Path(args.dest) / published.FIGURE
     print(f"{args.dest}: tables {', '.join(map(str, index['tables']))} of profile {args.profile} "
           f"({len(index['runs'])} runs, seeds {', '.join(map(str, index.get('seeds') or []))}, selection {index.get('selection')})")
     print(f"rebuild them with: fer report --published {args.dest} --profile {args.profile} --markdown")

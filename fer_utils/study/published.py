@@ -16,7 +16,7 @@ No models, no images, no image file names: :func:`publish` refuses a metrics fil
 image. Because the layout is a results folder's, :func:`fer_utils.study.tables.load_results`
 reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
 real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`,
-then :func:`draw_figure`.
+with ``figure=True`` (it draws the figure into the same staged copy).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from fer_utils.atomic import atomic_write_bytes, atomic_write_json
+from fer_utils.atomic import atomic_write_bytes, atomic_write_json, recover_staged, staged_folder
 from fer_utils.errors import FerError
 
 INDEX = "published.json"
@@ -49,7 +49,7 @@ def _image_names(obj, where="") -> list[str]:
     return []
 
 
-def publish(results_dir, dest, profile: str, tables=None) -> dict:
+def publish(results_dir, dest, profile: str, tables=None, figure: bool = False) -> dict:
     """Copy the small files of the runs behind ``profile``'s table manifests under
     ``results_dir`` (``tables/<profile>/``, ``runs/``) into ``dest``; return the index.
 
@@ -60,11 +60,17 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     selection protocol and data; it holds ``published.json``): publishing again adds tables and
     runs, keeps the earlier ones, and merges a run published before (:func:`_merged_run`), so it
     never drops a number and touches no file it did not write.
+
+    Atomic and resumable: everything is written into a staging copy beside ``dest`` and swapped
+    in at the end (:func:`fer_utils.atomic.staged_folder`), with the figure (``figure=True``:
+    :func:`draw_figure`, what ``fer publish`` does); after a kill or a full disk, ``dest`` is as
+    it was and the same command again does the whole job.
     """
     from fer_utils.study.tables import manifest_path, read_manifest, tables_dir
     from fer_utils.training.store import check_run_id
 
     results_dir, dest = Path(results_dir), Path(dest)
+    recover_staged(dest)  # a swap a kill interrupted is finished first: dest is then one whole version
     src_tables = tables_dir(profile, results_dir)
     manifests = {}
     for t in (1, 2, 3, 4) if tables is None else tables:
@@ -95,14 +101,12 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
     for rid in other_model_runs(results_dir, profile, sources):  # the profile's other models, same data: one runs/ folder
         files[rid] = _run_files(results_dir / "runs" / rid, dest / "runs" / rid)
         index.setdefault("models", {})[rid] = index_entry(files[rid])
-    for rid, by_name in files.items():  # written only once every run has been checked
-        for f, data in by_name.items():
-            atomic_write_bytes(dest / "runs" / rid / f, data)
+    written = {}
     for t, man in manifests.items():
         man = dict(man)
         if isinstance(man.get("data"), dict) and man["data"].get("source"):
             man["data"] = dict(man["data"], source=Path(man["data"]["source"]).name)  # no local paths
-        atomic_write_json(dest / "tables" / profile / f"table{t}.json", man)
+        written[t] = man
         index.setdefault("selection", man.get("selection"))
         index.setdefault("seeds", man.get("seeds"))
         index.setdefault("data", man.get("data"))
@@ -113,7 +117,16 @@ def publish(results_dir, dest, profile: str, tables=None) -> dict:
         index["tables"] = sorted(set(earlier.get("tables", [])) | set(index["tables"]))
         index["seeds"] = sorted(set(earlier.get("seeds") or []) | set(index["seeds"] or []))
         index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
-    atomic_write_json(dest / INDEX, index)
+    with staged_folder(dest) as stage:  # written only once every run has been checked; swapped in whole
+        for rid, by_name in files.items():
+            for f, data in by_name.items():
+                atomic_write_bytes(stage / "runs" / rid / f, data)
+        for t, man in written.items():
+            atomic_write_json(stage / "tables" / profile / f"table{t}.json", man)
+        atomic_write_json(stage / INDEX, index)
+        if figure:
+            draw_figure(stage)
+            index = read_index(stage)
     return index
 
 
