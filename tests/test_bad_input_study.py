@@ -89,6 +89,28 @@ def _published_index(text: str):
     return prepare
 
 
+def _published_copy(change=None):
+    """A copy of published/tenth-holdout-cpu (a real, sealed publication), then ``change(folder)``."""
+    def prepare(home: Path) -> None:
+        shutil.copytree(ROOT / "published" / "tenth-holdout-cpu", home / "pub")
+        if change:
+            change(home / "pub")
+    return prepare
+
+
+def _first_run(pub: Path) -> Path:
+    return sorted((pub / "runs").iterdir())[0]
+
+
+def _edit_a_history(pub: Path) -> None:
+    h = _first_run(pub) / "history.csv"
+    h.write_text(h.read_text().replace(",0.", ",0.9", 1))
+
+
+def _drop_a_metrics(pub: Path) -> None:
+    (_first_run(pub) / "metrics.json").unlink()
+
+
 #: (name, argv with {home} for the work root, prepare(home) or None, exit code, fragment of the one line)
 CASES = [
     ("run seeds negative", ["run", "--seeds", "-1"], None, 2, "--seeds"),
@@ -142,6 +164,14 @@ CASES = [
      _published_index('{"profile": "demo", "tables": [1]}'), 2, "published.json: key 'runs' should be a JSON object, got nothing"),
     ("publish onto a damaged index", ["publish", "{home}/pub"], lambda h: (_table1_only(h), _published_index("{no")(h)), 2,
      "published.json: not valid JSON"),
+    ("report published with an edited history", ["report", "--published", "{home}/pub", "--profile", "tenth", "--markdown"],
+     _published_copy(_edit_a_history), 2, "history.csv: differs from what published.json recorded"),
+    ("report published run without metrics", ["report", "--published", "{home}/pub", "--profile", "tenth", "--markdown"],
+     _published_copy(_drop_a_metrics), 2, "metrics.json: listed in published.json but missing"),
+    ("report figure over edited numbers", ["report", "--published", "{home}/pub", "--figure"],
+     _published_copy(_edit_a_history), 2, "history.csv: differs from what published.json recorded"),
+    ("report html of an edited publication", ["report", "--published", "{home}/pub", "--profile", "tenth", "--out", "{home}/out"],
+     _published_copy(_edit_a_history), 2, "history.csv: differs from what published.json recorded"),
     ("publish a run id with ../", ["publish", "{home}/pub"], _manifest_pointing_outside, 2, "run id '../outside' is not a run folder's name"),
     ("report published run id with ../", ["report", "--published", "{home}/pub", "--markdown"], _published_pointing_outside, 2,
      "run id '../../elsewhere' is not a run folder's name"),

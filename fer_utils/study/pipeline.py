@@ -299,6 +299,11 @@ def report_study(*, profile: str = "demo", results_dir=None, dest=None, show_cod
             raise DataError(f"--published {results_dir}: no tables for profile {profile!r} (expected {tables_dir(profile, root)}); "
                             + (f"it has profile(s) {', '.join(have)}: pass --profile {have[0]}" if have else "is it a results folder?"))
         results_dir = root.resolve()
+        if (results_dir / "published.json").exists():  # a published folder: its files are checked before they are read
+            from fer_utils.study.artifact import verify
+            from fer_utils.study.published import read_index
+
+            verify(results_dir, read_index(results_dir))
     dest = Path(dest).expanduser().resolve() if dest is not None else paths.RESULTS_DIR
     check_writable(dest)
     if not load_results(profile, results_dir):

@@ -28,7 +28,7 @@ from pathlib import Path
 from fer_utils.atomic import atomic_write_bytes, atomic_write_json, recover_staged, staged_folder
 from fer_utils.errors import FerError
 
-INDEX = "published.json"
+from fer_utils.study.artifact import INDEX, seal, verify
 FIGURE = "tables.png"
 RUN_FILES = ("config.json", "history.csv", "metrics.json")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -87,6 +87,7 @@ def publish(results_dir, dest, profile: str, tables=None, figure: bool = False) 
         raise PublishError(f"{dest}: not empty and not an earlier publication (no {INDEX}); choose a new folder")
     earlier = read_index(dest) if (dest / INDEX).exists() else None
     if earlier is not None:
+        verify(dest, earlier)  # an edited publication is not extended (its edits would be merged in)
         _check_same_study(dest, earlier, profile, manifests)
     run_ids = sorted({r["run_id"] for m in manifests.values() for r in m["rows"] + m.get("final", {}).get("rows", [])}, key=str)
     for t, m in manifests.items():  # a manifest edited to say '../x' must not read or write outside the folders
@@ -116,7 +117,7 @@ def publish(results_dir, dest, profile: str, tables=None, figure: bool = False) 
             index["models"] = {**earlier.get("models", {}), **index.get("models", {})}
         index["tables"] = sorted(set(earlier.get("tables", [])) | set(index["tables"]))
         index["seeds"] = sorted(set(earlier.get("seeds") or []) | set(index["seeds"] or []))
-        index = {**{k: v for k, v in earlier.items() if k not in index}, **index}
+        index = {**{k: v for k, v in earlier.items() if k not in index and k != "files"}, **index}
     with staged_folder(dest) as stage:  # written only once every run has been checked; swapped in whole
         for rid, by_name in files.items():
             for f, data in by_name.items():
@@ -125,8 +126,11 @@ def publish(results_dir, dest, profile: str, tables=None, figure: bool = False) 
             atomic_write_json(stage / "tables" / profile / f"table{t}.json", man)
         atomic_write_json(stage / INDEX, index)
         if figure:
-            draw_figure(stage)
+            draw_figure(stage)  # it seals the folder too
             index = read_index(stage)
+        else:
+            index = seal(stage, index)
+            atomic_write_json(stage / INDEX, index)
     return index
 
 
@@ -192,6 +196,8 @@ def _merged_run(src: Path, published_run: Path, metrics: dict) -> dict:
     if len(h_old) > len(h_new):
         out["history.csv"] = old["history.csv"]
     evals = {**json.loads(old["metrics.json"]).get("evaluations", {}), **metrics.get("evaluations", {})}
+    if evals.keys() == metrics.get("evaluations", {}).keys():
+        return out  # nothing the source lacks: its own bytes (publishing again changes no file)
     evals = dict(sorted(evals.items(), key=lambda kv: int(kv[0])))
     out["metrics.json"] = (json.dumps(dict(metrics, evaluations=evals), indent=2, sort_keys=True) + "\n").encode()
     return out
@@ -253,6 +259,8 @@ def draw_figure(published_dir) -> Path:
 
     d = as_results_dir(published_dir)
     index = read_index(d)
+    listed = index.get("files")  # every number it draws from must be the published one; the figure itself is redrawn
+    verify(d, index if not isinstance(listed, dict) else {**index, "files": {k: v for k, v in listed.items() if k != FIGURE}})
     results = load_results(index["profile"], results_dir=d)
     if not results:
         raise PublishError(f"{d}: no tables of profile {index['profile']!r} to draw (tables/{index['profile']}/table<N>.json)")
@@ -260,7 +268,7 @@ def draw_figure(published_dir) -> Path:
     out = save_figure(fig, Path(FIGURE).stem, formats=("png",), folder=d)[0]
     plt.close(fig)
     index["figure"] = {"file": FIGURE, "numbers": figure_digest(results)}
-    atomic_write_json(d / INDEX, index)
+    atomic_write_json(d / INDEX, seal(d, index))
     return out
 
 
@@ -309,6 +317,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
 
     d = as_results_dir(published_dir)
     index = read_index(d)
+    verify(d, index)
     profile = profile or index["profile"]
     results = load_results(profile, results_dir=d)
     if not results:
