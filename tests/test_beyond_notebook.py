@@ -171,3 +171,13 @@ def test_choice_for_names_the_rule_of_the_best_model_or_the_user(tmp_path, monke
     assert best_model.choice_for(tmp_path / "m.keras", "demo") is picked
     other = best_model.choice_for(tmp_path / "other.keras", "demo")
     assert other["rule"] == "named by the user"
+
+
+def test_a_damaged_accuracy_is_named_not_compared(tmp_path, monkeypatch):
+    """A metrics.json whose holdout accuracy became a string (an edit): one line naming the file,
+    where the choice used to fail comparing a str with a float."""
+    monkeypatch.setattr(best_model, "_final_candidate", lambda profile, results_dir=None: None)
+    _fake_run(tmp_path / "runs", "beyond-a", holdout="0.9", test=0.5)
+    _fake_run(tmp_path / "runs", "beyond-b", holdout=0.7, test=0.5)
+    with pytest.raises(FerError, match=r"beyond-a/metrics.json: the holdout accuracy should be a number from 0 to 1, got '0.9'"):
+        best_model.best_model("smoke", results_dir=tmp_path)

@@ -46,6 +46,13 @@ def candidates(profile: str = "demo", results_dir=None) -> list[dict]:
         out.append({"name": f"the beyond model (run {r['run_id']})", "kind": "beyond", "path": r["model_path"],
                     "data": r["data"], "holdout_accuracy": (r["holdout"] or {}).get("accuracy"),
                     "test_accuracy": test.get("accuracy"), "test_ci95": test.get("ci95"), "n_test": test.get("n")})
+    for c in out:  # the choice compares these numbers: a damaged metrics.json is named, not a TypeError
+        for key in ("holdout_accuracy", "test_accuracy"):
+            v = c[key]
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                where = Path(c["path"]).parent / "metrics.json"
+                raise FerError(f"{where}: the {key.replace('_', ' ')} should be a number from 0 to 1, got {v!r} (edited "
+                               f"or damaged); restore the file or delete the run folder {where.parent} to train it again")
     return out
 
 
