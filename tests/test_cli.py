@@ -180,3 +180,36 @@ def test_version():
     assert out.returncode == 0 and out.stdout.strip() == f"fer {__version__}"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'version = "{__version__}"' in pyproject  # one version: the package's and the distribution's agree
+
+
+def test_a_closed_stdout_is_one_line(monkeypatch, capsys, tmp_path):
+    """`fer runs | head` whose reader stopped: one line naming <stdout>, no traceback."""
+    import io
+
+    class Closed(io.StringIO):
+        def write(self, s):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setenv("FER_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fer: error: <stdout>: closed by its reader") and len(err.strip().splitlines()) == 1
+
+
+def test_a_full_disk_while_writing_names_the_file(tmp_path, monkeypatch):
+    """ENOSPC from the write itself carries no file name; the atomic writer adds it (the CLI's
+    one line then says which file, not '?'), and leaves no temporary file behind."""
+    import errno
+    import os
+
+    from fer_utils import atomic
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as err:
+        atomic.atomic_write_text(tmp_path / "out" / "history.csv", "x")
+    assert err.value.filename == str(tmp_path / "out" / "history.csv") and err.value.errno == errno.ENOSPC
+    assert list((tmp_path / "out").iterdir()) == []

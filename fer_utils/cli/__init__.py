@@ -34,6 +34,15 @@ def main(argv=None) -> int:
         _traceback_if(debug)
         print(f"fer: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
+    except BrokenPipeError:  # stdout closed by its reader (fer runs | head): stop quietly, as cat does
+        _traceback_if(debug)
+        try:
+            sys.stdout = open(os.devnull, "w")  # nothing more reaches the closed pipe (at exit either)
+        except OSError:
+            pass
+        print("fer: error: <stdout>: closed by its reader before the output was written; nothing else was left "
+              "undone", file=sys.stderr)
+        return 2
     except OSError as exc:
         if exc.errno is None and not exc.filename:
             raise  # not the user's environment: a bug of ours, show it
