@@ -10,6 +10,7 @@ from conftest import write_report_layout
 
 from fer_utils.errors import ConfigError
 from fer_utils.models import resnet as beyond
+from fer_utils.models.recipes import resnet_train_flops
 from fer_utils.models.registry import preset
 from fer_utils.training.config import RunConfig
 
@@ -46,8 +47,8 @@ def test_default_network_size_and_flops():
     m = beyond.build_resnet(cfg)
     assert m.count_params() == 1_232_231  # pinned: the figure quoted in the README/report
     assert beyond.flops_per_image(m) == 135_007_744
-    assert beyond.train_flops(cfg) == 3 * 135_007_744  # the engine's closed form agrees with the built model
-    assert beyond.train_flops(smoke()) == 3 * beyond.flops_per_image(beyond.build_resnet(smoke()))
+    assert resnet_train_flops(cfg) == 3 * 135_007_744  # the engine's closed form agrees with the built model
+    assert resnet_train_flops(smoke()) == 3 * beyond.flops_per_image(beyond.build_resnet(smoke()))
     assert m.output_shape == (None, 7)
 
 

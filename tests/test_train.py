@@ -179,7 +179,7 @@ def test_smoke_training_under_jax(tmp_path):
 
 
 def test_provenance_names_backend_device_and_matmul_precision():
-    from fer_utils.training.trainer import trained_with
+    from fer_utils.training.provenance import trained_with
 
     info = trained_with()
     assert info["backend"] in ("tensorflow", "jax")
@@ -258,7 +258,7 @@ def test_test_loss_comes_from_the_logits_not_clipped_probabilities():
     import numpy as np
 
     from fer_utils.models.report_cnn import build_model
-    from fer_utils.training.trainer import evaluate
+    from fer_utils.training.scoring import evaluate
 
     model = build_model(2, 24, 7, seed=0)
     head = model.get_layer("predictions")

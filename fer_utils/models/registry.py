@@ -11,7 +11,7 @@ resnet     the residual network (:mod:`.resnet`)        widths, blocks, stem, dr
 
 A new family adds: a recipe dataclass in :mod:`.recipes` (``check(cfg)``, ``to_dict()``,
 ``run_prefix(cfg)``, and a ``train_flops(cfg)``), its network module, an entry in
-:func:`_families`, and its training in :mod:`fer_utils.training.recipes`. :data:`PRESETS` names ready-made configurations that
+:data:`FAMILIES`, and its training in :mod:`fer_utils.training.recipes`. :data:`PRESETS` names ready-made configurations that
 profiles and ``fer train --preset`` refer to.
 
 :func:`load_model` imports every family's module before it reads a file, so a model saved by
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fer_utils.errors import ConfigError, FerError
+from fer_utils.models import recipes  # the recipes need no Keras: naming and checking a run stays cheap
 
 
 @dataclass(frozen=True)
@@ -39,48 +40,39 @@ class Family:
     train_flops: object  # cfg -> FLOPs to train one image (analytic: no model built)
 
 
-def _families() -> dict[str, Family]:
-    from fer_utils.models import recipes
-
-    return {
-        "report_cnn": Family("report_cnn", "the report's CNN (Figure 4): 2-6 conv layers, Adam, the report's augmentation",
-                             recipes.ReportCNNRecipe, {}, "fer_utils.models.report_cnn", False, recipes.report_cnn_train_flops),
-        "resnet": Family("resnet", "a small residual network, AdamW + cosine, label smoothing, MixUp/CutMix, "
-                         "class-balanced loss, robustness augmentation (the beyond model)",
-                         recipes.ResNetRecipe, dict(recipes.RESNET_DEFAULTS), "fer_utils.models.resnet", True,
-                         recipes.resnet_train_flops),
-    }
-
+FAMILIES: dict[str, Family] = {
+    "report_cnn": Family("report_cnn", "the report's CNN (Figure 4): 2-6 conv layers, Adam, the report's augmentation",
+                         recipes.ReportCNNRecipe, {}, "fer_utils.models.report_cnn", False, recipes.report_cnn_train_flops),
+    "resnet": Family("resnet", "a small residual network, AdamW + cosine, label smoothing, MixUp/CutMix, "
+                     "class-balanced loss, robustness augmentation (the beyond model)",
+                     recipes.ResNetRecipe, dict(recipes.RESNET_DEFAULTS), "fer_utils.models.resnet", True,
+                     recipes.resnet_train_flops),
+}
 
 #: Ready-made configurations by name: ``{name: (model, fields)}`` (``fields`` are RunConfig's).
 PRESETS = {
     "report_cnn": ("report_cnn", {}),
     "resnet": ("resnet", {}),  # the beyond profile's recipe: 64 px, 60 epochs
-    "resnet-smoke": ("resnet", "RESNET_SMOKE"),  # tiny, for the tests (fer_utils.models.recipes.RESNET_SMOKE)
+    "resnet-smoke": ("resnet", recipes.RESNET_SMOKE),  # tiny, for the tests
 }
 
 
 def family(name: str) -> Family:
     """The family called ``name`` (a one-line ConfigError naming the known ones otherwise)."""
-    fams = _families()
-    if name not in fams:
-        raise ConfigError(f"model {name!r}: expected one of {', '.join(fams)}")
-    return fams[name]
+    if name not in FAMILIES:
+        raise ConfigError(f"model {name!r}: expected one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
 
 
 def names() -> tuple[str, ...]:
-    return tuple(_families())
+    return tuple(FAMILIES)
 
 
 def preset(name: str) -> tuple[str, dict]:
-    """``(model, fields)`` of the preset ``name``."""
+    """``(model, fields)`` of the preset ``name`` (a copy: callers may change it)."""
     if name not in PRESETS:
         raise ConfigError(f"preset {name!r}: expected one of {', '.join(PRESETS)}")
     model, fields = PRESETS[name]
-    if isinstance(fields, str):
-        from fer_utils.models import recipes
-
-        fields = getattr(recipes, fields)
     return model, dict(fields)
 
 
@@ -107,13 +99,9 @@ def register_all() -> None:
     """Import every family's module: their custom layers and functions are then registered."""
     import importlib
 
-    for fam in _families().values():
+    for fam in FAMILIES.values():
         importlib.import_module(fam.module)
 
-
-def augmentation_layer(model):
-    """The model's augmentation layer (any family's: the one with ``reseed``), or None."""
-    return next((layer for layer in model.layers if callable(getattr(layer, "reseed", None))), None)
 
 
 def save_model(model, path, class_names=None) -> None:

@@ -7,7 +7,7 @@ halving the side (the first block of a stage has stride 2 and a 1x1 projection s
 average pooling, dropout, softmax. At 64x64 with widths (32, 64, 128, 256) and one block per
 stage: about 1.2M parameters and 0.1 GFLOP per image (forward; :func:`flops_per_image`).
 
-The recipe (:class:`ResNetRecipe`, the model's fields of a run configuration; trained by the
+The recipe (:class:`fer_utils.models.recipes.ResNetRecipe`, the model's fields of a run configuration; trained by the
 one trainer, :mod:`fer_utils.training.trainer`, fed by :mod:`fer_utils.training.recipes`):
 AdamW with a linear warm-up and cosine decay, label smoothing, MixUp or CutMix on half of the
 batches, class-balanced loss weights (inverse square root of the class frequency), and one
@@ -30,8 +30,6 @@ import keras
 from keras import layers, ops
 
 from fer_utils.errors import ConfigError
-from fer_utils.models.recipes import RESNET_DEFAULTS as DEFAULTS, RESNET_SMOKE as SMOKE, ResNetRecipe  # noqa: F401  (re-exported)
-from fer_utils.models.recipes import resnet_train_flops as train_flops  # noqa: F401
 from fer_utils.models.report_cnn import flops_per_image  # noqa: F401  (re-exported: the one layer-walking FLOP counter)
 
 
@@ -123,12 +121,6 @@ class BeyondAugmentation(keras.layers.Layer):
                    erase_prob=self.erase_prob, seed=self.seed)
         return cfg
 
-
-def augmentation_layer(model) -> BeyondAugmentation | None:
-    for layer in model.layers:
-        if isinstance(layer, BeyondAugmentation):
-            return layer
-    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,11 +31,13 @@ def image_sizes(profile: str) -> dict[str, int]:
     return {name: preset_config(name, "").image_size for name in get_profile(profile).models}
 
 
-def model_configs(profile: str, *, data_path, seeds=(0,), data=None, verbose: bool = False) -> list[tuple[str, RunConfig]]:
+def model_configs(profile: str, *, data_path, seeds=(0,), data=None, verbose: bool = False,
+                  loaded: dict | None = None) -> list[tuple[str, RunConfig]]:
     """``(preset, config)`` of every other-model run of the profile, one per seed. The data
     fingerprint is the data set's at the preset's image size (``data`` is used when it is
-    loaded at that size; else the set is loaded from ``data_path``, through the decode cache)."""
-    out, loaded = [], {}
+    loaded at that size; else the set is loaded from ``data_path``, through the decode cache).
+    ``loaded``: a dict that receives ``{image size: Dataset}`` of what was loaded, for reuse."""
+    out, loaded = [], {} if loaded is None else loaded
     for name, size in image_sizes(profile).items():
         if size not in loaded:
             if data is not None and data.image_size == size:
@@ -67,7 +69,7 @@ def plan_entries(profile: str, *, data_path, seeds=(0,), store_root=None, data=N
 def finished_runs(results_dir=None, *, profile: str | None = None, data: str | None = None) -> list[dict]:
     """Scored runs of models other than the report's CNN in ``<results>/runs``, by run id:
     ``{"run_id", "dir", "model_path", "epochs", "config", "data", "holdout", "test", "test_tta",
-    "cost"}``. ``profile``: only its presets' recipes (any seed); ``data``: only that fingerprint."""
+    "cost", "data_source"}``. ``profile``: only its presets' recipes (any seed); ``data``: only that fingerprint."""
     from fer_utils.training.store import RunStore
 
     root = (Path(results_dir) if results_dir else paths.RESULTS_DIR) / "runs"
@@ -86,22 +88,21 @@ def finished_runs(results_dir=None, *, profile: str | None = None, data: str | N
         epochs, ev = max(((int(e), v) for e, v in run.metrics["evaluations"].items()), key=lambda t: t[0])
         out.append({"run_id": run.id, "dir": run.dir, "model_path": rundir.model_file(run.dir, epochs), "epochs": epochs,
                     "config": cfg, "data": cfg["data"], "holdout": ev.get("holdout"), "test": ev.get("test"),
-                    "test_tta": ev.get("test_tta"), "cost": run.metrics.get("cost", {})})
+                    "test_tta": ev.get("test_tta"), "cost": run.metrics.get("cost", {}),
+                    "data_source": run.metrics.get("data_source")})
     return out
 
 
 def ensure_runs(profile: str, *, data_path, seeds=(0,), verbose: bool = True) -> list[Path]:
     """Train (or find finished) the profile's other-model runs; return their folders in the
     order of :func:`model_configs` (what notebook 07 compares)."""
-    from fer_utils.data import datasets
     from fer_utils.training.store import RunStore
 
-    configs = model_configs(profile, data_path=data_path, seeds=seeds, verbose=verbose)
+    loaded: dict = {}
+    configs = model_configs(profile, data_path=data_path, seeds=seeds, verbose=verbose, loaded=loaded)
     if not configs:
         raise FerError(f"profile {profile!r} trains no model beside the report's CNN; use profile 'beyond' or 'beyond-smoke'")
-    store, out, data = RunStore(), [], None
+    store, out = RunStore(), []
     for _, cfg in configs:
-        if data is None or data.image_size != cfg.image_size:
-            data = datasets.load(data_path, image_size=cfg.image_size, verbose=verbose)
-        out.append(store.ensure(cfg, None, data, verbose=verbose).dir)
+        out.append(store.ensure(cfg, None, loaded[cfg.image_size], verbose=verbose).dir)
     return out

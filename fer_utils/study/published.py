@@ -158,13 +158,8 @@ def other_model_runs(results_dir, profile: str, sources) -> list[str]:
     """The finished runs of the profile's other models (:mod:`fer_utils.study.beyond`) trained on
     the data set named in ``sources`` (the tables' data): published beside the tables' runs."""
     from fer_utils.study.beyond import finished_runs
-    from fer_utils.training import rundir
 
-    out = []
-    for r in finished_runs(results_dir, profile=profile):
-        if rundir.read_metrics(r["dir"]).get("data_source") in sources:
-            out.append(r["run_id"])
-    return sorted(out)
+    return sorted(r["run_id"] for r in finished_runs(results_dir, profile=profile) if r["data_source"] in sources)
 
 
 def _history_rows(text: str) -> list[list[str]]:

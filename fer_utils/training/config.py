@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 
 from fer_utils.errors import ConfigError
+from fer_utils.models.registry import family
 
 SELECTIONS = ("test", "holdout")
 #: The shared fields (everything else is the model's recipe).
@@ -55,11 +56,9 @@ class RunConfig:
     recipe: object = None  # the model's own fields (its family's dataclass)
 
     def __init__(self, data: str, model: str = "report_cnn", *, recipe=None, **fields):
-        from fer_utils.models.registry import family
-
         fam = family(model)
         shared = {k: fields.pop(k) for k in list(fields) if k in SHARED}
-        shared = {**{k: v for k, v in fam.defaults.items()}, **shared}
+        shared = {**fam.defaults, **shared}
         own = {f.name for f in dataclasses.fields(fam.recipe)}
         unknown = set(fields) - own
         if unknown:

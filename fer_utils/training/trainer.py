@@ -38,9 +38,9 @@ from fer_utils.data.datasets import Dataset, stratified_split
 from fer_utils.errors import ConfigError, RunStoreError
 from fer_utils.training import rundir
 from fer_utils.training.config import RunConfig
-from fer_utils.training.provenance import git_commit, trained_with  # noqa: F401  (re-exported)
+from fer_utils.training.provenance import trained_with
 from fer_utils.training.rundir import HISTORY_COLUMNS, read_history  # noqa: F401  (re-exported: the history's columns and reader)
-from fer_utils.training.scoring import evaluate, final_row  # noqa: F401  (re-exported)
+from fer_utils.training.scoring import final_row
 
 
 def epoch_seed(seed: int, epoch: int, salt: int = 0xE90C) -> int:
