@@ -12,7 +12,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else Path.cwd()
-NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
+#: The clone's notebooks/, or (an installed wheel) the copies that travel inside the package.
+NOTEBOOKS_DIR = PROJECT_DIR / "notebooks" if (PROJECT_DIR / "notebooks").is_dir() else PACKAGE_DIR / "notebooks"
 
 ROOT = Path(os.environ["FER_HOME"]).expanduser().resolve() if os.environ.get("FER_HOME") else PROJECT_DIR
 DATA_DIR = ROOT / "data"  # generated data sets and the decode cache (git-ignored contents)

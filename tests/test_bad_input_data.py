@@ -207,10 +207,16 @@ def test_info_accepts_the_reports_class_folder_itself(tmp_path, capsys):  # uncl
     assert tree_hash(tmp_path / "ds") == before
 
 
-def test_info_one_split_folder_lists_what_was_found(tmp_path, capsys):  # unclear
+def test_info_reads_a_plain_class_folder_tree_as_evaluate_does(tmp_path, capsys):  # was refused without --split
     write_report_layout(tmp_path / "ds", per_class=(2, 1))
-    code, out, err = fer(capsys, "data", "info", tmp_path / "ds" / "class" / "train")
-    assert_one_line_error(code, out, err, "class/train", "Happiness/ (2 files)", "pass the folder that holds train/ and test/")
+    code, out, err = fer(capsys, "data", "info", tmp_path / "ds" / "class" / "train", "--json", "--no-sizes")
+    assert code == 0, err
+    rep = json.loads(out)
+    assert rep["totals"] == {"test": 14} and rep["counts"]["test"]["Happiness"] == 2
+    (tmp_path / "nothing" / "Cats").mkdir(parents=True)
+    (tmp_path / "nothing" / "Cats" / "a.png").write_bytes(png(1))
+    code, out, err = fer(capsys, "data", "info", tmp_path / "nothing")
+    assert_one_line_error(code, out, err, "nothing", "--split")
 
 
 def test_info_zip_with_a_path_twice(tmp_path, capsys):  # unclear (counted twice)

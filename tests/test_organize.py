@@ -292,25 +292,24 @@ def test_output_inside_input_is_not_walked(tmp_path, model):
     assert [r["source"] for r in read_csv(tmp_path / "in" / "sorted" / "predictions.csv")] == rels
 
 
-def test_model_path_and_faces_detection(tmp_path, model_path, model):
+def test_model_path_and_faces_modes(tmp_path, model_path, model):
     make_faces(tmp_path / "in", n=4)
     organize(tmp_path / "in", tmp_path / "a", model_path, progress=False)
     organize(tmp_path / "in", tmp_path / "b", model, progress=False)
     assert (tmp_path / "a" / "predictions.csv").read_bytes() == (tmp_path / "b" / "predictions.csv").read_bytes()
-    pytest.importorskip("cv2")
-    # Noise has no face: the whole image is used, so predictions equal the plain run's.
-    organize(tmp_path / "in", tmp_path / "c", model, progress=False, detect_faces=True)
+    # The faces are small crops: "auto" takes them whole, so it equals "whole" byte for byte.
+    organize(tmp_path / "in", tmp_path / "c", model, progress=False, faces="whole")
     assert (tmp_path / "c" / "predictions.csv").read_bytes() == (tmp_path / "b" / "predictions.csv").read_bytes()
+    rows = read_csv(tmp_path / "b" / "predictions.csv")
+    assert {r["face"] for r in rows} == {"0"} and all((r["x"], r["y"]) == ("0", "0") for r in rows)
 
 
-def test_missing_opencv_says_how_to_install(tmp_path, model, monkeypatch):
+def test_missing_detector_says_how_to_install(tmp_path, model, monkeypatch):
     make_faces(tmp_path / "in", n=2)
-    monkeypatch.setitem(sys.modules, "cv2", None)
-    from fer_utils.apply import faces
-
-    monkeypatch.setattr(faces, "_cascades", type(faces._cascades)())
-    with pytest.raises(FerError, match="pip install opencv-python-headless"):
-        organize(tmp_path / "in", tmp_path / "out", model, progress=False, detect_faces=True)
+    monkeypatch.setitem(sys.modules, "mtcnn", None)
+    with pytest.raises(FerError, match="pip install mtcnn"):
+        organize(tmp_path / "in", tmp_path / "out", model, progress=False, faces="detect")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_contact_sheets_go_under_output(tmp_path, model):

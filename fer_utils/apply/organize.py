@@ -22,11 +22,17 @@ Output layout::
 
     OUTPUT/<Emotion>/<path inside INPUT>             the copies (bytes unchanged)
     OUTPUT/_uncertain/<Emotion>/<path inside INPUT>  confidence below ``min_confidence``
-    OUTPUT/predictions.csv   source, destination, predicted, confidence, one column per class
-    OUTPUT/errors.csv        source, reason (files that are not images, or could not be read or decoded)
+    OUTPUT/predictions.csv   one row per FACE: source, face, x, y, width, height, destination,
+                             predicted, confidence, one column per class
+    OUTPUT/errors.csv        source, reason (files that are not images, could not be read or
+                             decoded, or photos in which no face was found)
     OUTPUT/_sheets/<Emotion>.png  contact sheets (:func:`fer_utils.study.figures.organize_contact_sheets`)
     OUTPUT/.organize-journal.csv  per-batch journal (what resuming reads)
     OUTPUT/.organize-state.json   model and settings the journal belongs to
+
+Faces: each image is a face crop (sorted whole) or a photo searched for EVERY face
+(:mod:`fer_utils.apply.detect` states the rule); a photo with several faces has a row per face,
+and the image is copied once into the folder of each emotion present.
 
 Images are decoded exactly as for training (:func:`fer_utils.data.datasets.decode_image`: RGB,
 NEAREST resize to the model's input size; luminance for a model with one input channel), not with the report's ``cv2.imread`` (BGR) and
@@ -36,7 +42,6 @@ PIL's default (bicubic) resize, so the model sees faces the way it was trained o
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 from collections import Counter
@@ -47,8 +52,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from fer_utils.atomic import atomic_write_text
-from fer_utils.data.datasets import CLASS_NAMES
-from fer_utils.errors import ConfigError, DataError, FerError
+from fer_utils.errors import ConfigError, DataError
 from fer_utils.apply.organize_io import (  # noqa: F401 - the file names are part of organize's interface too
     ERRORS_CSV,
     JOURNAL,
@@ -56,83 +60,30 @@ from fer_utils.apply.organize_io import (  # noqa: F401 - the file names are par
     SHEETS_DIR,
     STATE,
     UNCERTAIN_DIR,
+    DEST,
     atomic_copy,
     check_state,
     columns,
     copy_intact,
+    destinations,
     drop_own_copy,
     pick_destination,
+    model_fingerprint,
     read_journal,
+    resolve_model,
     remove_stale_temps,
     was_renamed,
     write_csv,
 )
-from fer_utils.apply.faces import detector, submit_decodes
+from fer_utils.apply.detect import check_mode, detector_installed
+from fer_utils.apply.faces import submit_decodes
 from fer_utils.progress import progress_bar
 from fer_utils.data.sources import IMAGE_SUFFIXES, Source, check_output_folder, is_image, write_error
 
 #: Probabilities are written with this many decimals; the journal keeps them as text, so a
 #: resumed or repeated run rebuilds ``predictions.csv`` byte for byte.
 DECIMALS = 6
-STATE_VERSION = 1
-
-
-# --------------------------------------------------------------------------------------------
-# The model
-
-
-def _resolve_model(model, class_names):
-    if isinstance(model, (str, os.PathLike)):
-        from fer_utils.models.registry import load_model
-
-        try:
-            model, loaded = load_model(model, compile=False)
-        except (ValueError, KeyError, TypeError) as exc:  # a damaged <model>.classes.json beside it
-            side = f"{model}.classes.json"
-            raise FerError(
-                f"{side}: cannot read the class names ({type(exc).__name__}); expected JSON like "
-                f'{{"class_names": ["Surprise", ...]}} as saved by \'fer train --save\'. Restore it, or delete it '
-                f"to use RAF-DB's 7 names"
-            ) from None
-        class_names = class_names or loaded
-    class_names = tuple(class_names or getattr(model, "class_names", None) or ())
-    n_out = int(model.output_shape[-1])
-    if not class_names:
-        if n_out != len(CLASS_NAMES):
-            raise ConfigError(
-                f"the model has {n_out} outputs and no class names; expected a model with one output per emotion "
-                f"(7), saved by 'fer train --save' (which writes the names beside it)"
-            )
-        class_names = CLASS_NAMES
-    if len(class_names) != n_out:
-        raise ConfigError(
-            f"the model has {n_out} outputs but {len(class_names)} class names ({', '.join(class_names)}); expected "
-            f"one name per output. Use a model saved by 'fer train --save', or fix its .classes.json"
-        )
-    for name in class_names:
-        if not name or "/" in name or "\\" in name or name.startswith((".", "_")):
-            raise ConfigError(f"class name {name!r} cannot be a folder name; rename it (no slashes, no leading dot or underscore)")
-    shape = model.input_shape
-    if isinstance(shape, list):
-        shape = shape[0]
-    h, w = shape[1], shape[2]
-    if h is None and w is None:
-        size = 128
-    elif h != w:
-        raise ConfigError(f"model input {h}x{w}: expected a square input such as 128x128")
-    else:
-        size = int(h)
-    channels = shape[-1] if len(shape) == 4 else 3
-    if channels not in (1, 3):
-        raise ConfigError(f"model input has {channels} channels: expected 3 (RGB) or 1 (grayscale; faces are converted)")
-    return model, class_names, size, int(channels)
-
-
-def _model_fingerprint(model, class_names, size) -> str:
-    h = hashlib.sha1(f"{size}|{'|'.join(class_names)}".encode())
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
+STATE_VERSION = 2  # 2: a row per face (face, box columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,6 +96,7 @@ class Summary:
 
     output: Path
     sorted: int = 0  # images in OUTPUT now (this run and earlier runs)
+    faces: int = 0  # faces labelled in them (rows of predictions.csv)
     failed: int = 0  # rows of errors.csv for files that could not be read or decoded
     uncertain: int = 0  # of ``sorted``, those under _uncertain/
     resumed: int = 0  # taken from the journal, not predicted again
@@ -163,6 +115,8 @@ class Summary:
 
     def __str__(self) -> str:
         s = f"{self.sorted} sorted, {self.failed} failed, {self.uncertain} uncertain"
+        if self.faces != self.sorted:
+            s += f" ({self.faces} faces)"
         if self.skipped_non_images:
             s += f", {self.skipped_non_images} not images (see errors.csv)"
         if self.resumed:
@@ -183,7 +137,7 @@ def organize(
     *,
     batch_size: int = 256,
     min_confidence: float | None = None,
-    detect_faces: bool = False,
+    faces: str = "auto",
     progress: bool = True,
     workers: int | None = None,
 ) -> Summary:
@@ -204,9 +158,11 @@ def organize(
     batch_size : int
         Images per ``predict_on_batch`` call.
     min_confidence : float, optional
-        Faces whose top probability is below it go to ``output/_uncertain/<Emotion>/``.
-    detect_faces : bool
-        Crop the largest Haar-cascade face first (needs OpenCV); the whole image when none.
+        Faces whose top probability is below it send the image to ``output/_uncertain/<Emotion>/``.
+    faces : str
+        ``auto`` (photos are searched for every face, small near-square images are face crops),
+        ``detect`` (every image is searched) or ``whole`` (every image is one face):
+        :mod:`fer_utils.apply.detect`.
     progress : bool
         A tqdm bar over images.
 
@@ -215,32 +171,39 @@ def organize(
     Summary
         Counts; ``str(summary)`` reads "N sorted, M failed, K uncertain; <class> <n>, ...".
     """
-    input, output = Path(input).expanduser(), Path(output).expanduser()
-    if not input.exists():
-        raise DataError(f"{input}: no such file or folder; expected a folder of face images or a .zip of one")
+    input, output = check_paths(input, output)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size {batch_size!r}: expected a positive integer such as 256")
     if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
         raise ConfigError(f"min_confidence {min_confidence!r}: expected a probability in [0, 1], e.g. 0.5")
     min_confidence = float(min_confidence) if min_confidence else None
-    if output.resolve() == input.resolve() or input.resolve().is_relative_to(output.resolve()):
-        raise ConfigError(f"output {output} holds the input {input}; pass an output folder outside the input")
-    check_output_folder(output, "OUTPUT")  # a file, read-only, full: say so before any work
+    check_mode(faces)
     src = Source(input, exclude=output if input.is_dir() else None, what="a folder of face images")
     try:
         inputs, errors = _inputs(src, input)
-        if detect_faces:
-            detector()  # fail now, not in a worker thread
-        model, class_names, size, channels = _resolve_model(model, class_names)
+        if faces != "whole":
+            detector_installed()  # fail now, not in a worker thread
+        model, class_names, size, channels = resolve_model(model, class_names)
         try:
             return _sort(src, inputs, errors, output, model, class_names, size, channels,
-                         batch_size=batch_size, min_confidence=min_confidence, detect_faces=detect_faces,
+                         batch_size=batch_size, min_confidence=min_confidence, faces=faces,
                          progress=progress, workers=workers)
         except OSError as exc:  # full disk, read-only file system, quota: the journal keeps what is done
             raise write_error(output, exc, "The faces sorted so far are kept: free space (or fix permissions) "
                                            "and run the same command again to resume") from None
     finally:
         src.close()
+
+
+def check_paths(input, output) -> tuple[Path, Path]:
+    """INPUT exists and is not inside OUTPUT, OUTPUT can be written: checked before any work."""
+    input, output = Path(input).expanduser(), Path(output).expanduser()
+    if not input.exists():
+        raise DataError(f"{input}: no such file or folder; expected a folder of face images or a .zip of one")
+    if output.resolve() == input.resolve() or input.resolve().is_relative_to(output.resolve()):
+        raise ConfigError(f"output {output} holds the input {input}; pass an output folder outside the input")
+    check_output_folder(output, "OUTPUT")  # a file, read-only, full: say so before any work
+    return input, output
 
 
 def _inputs(src: Source, input: Path) -> tuple[list[str], list[tuple[str, str]]]:
@@ -271,21 +234,21 @@ def _inputs(src: Source, input: Path) -> tuple[list[str], list[tuple[str, str]]]
 
 
 def _sort(src, inputs, errors, output, model, class_names, size, channels, *, batch_size, min_confidence,
-          detect_faces, progress, workers) -> Summary:
+          faces, progress, workers) -> Summary:
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(output)
     check_state(output, {
         "version": STATE_VERSION,
         "input": str(src.path.resolve()),
-        "model": _model_fingerprint(model, class_names, size),
+        "model": model_fingerprint(model, class_names, size),
         "class_names": list(class_names),
         "min_confidence": min_confidence,
-        "detect_faces": bool(detect_faces),
+        "faces": faces,
     })
     n_listed = len(errors)
     journal_path = output / JOURNAL
-    done = read_journal(journal_path, class_names)
-    stamps, own = {}, {}  # own: rel -> (destination, stamp) of its copy from an earlier run
+    done = read_journal(journal_path, class_names)  # rel -> (stamp, [row per face])
+    stamps, own = {}, {}  # own: rel -> (destinations, stamp) of its copies from an earlier run
     todo = []
     for rel in inputs:
         try:
@@ -294,13 +257,13 @@ def _sort(src, inputs, errors, output, model, class_names, size, channels, *, ba
             errors.append((rel, f"cannot read ({exc.strerror or exc})"))
             continue
         prev = done.get(rel)
-        if prev and prev[0] == stamps[rel] and copy_intact(output / prev[1][1], prev[0]):
+        if prev and prev[0] == stamps[rel] and all(copy_intact(output / d, prev[0]) for d in destinations(prev[1])):
             continue
-        if prev:  # changed since the last run (or its copy is gone): it replaces its own copy
-            own[rel] = (prev[1][1], prev[0])
+        if prev:  # changed since the last run (or a copy is gone): it replaces its own copies
+            own[rel] = (destinations(prev[1]), prev[0])
         done.pop(rel, None)
         todo.append(rel)
-    taken = {row[1] for _, row in done.values()}
+    taken = {d for _, rows in done.values() for d in destinations(rows)}
     resumed = len(inputs) - len(todo) - (len(errors) - n_listed)
 
     if not journal_path.exists():
@@ -311,7 +274,7 @@ def _sort(src, inputs, errors, output, model, class_names, size, channels, *, ba
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool, open(journal_path, "a", encoding="utf-8", newline="") as journal:
             batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-            decode = (size, detect_faces, channels)
+            decode = (size, faces, channels)
             pending = submit_decodes(pool, src, batches[0], *decode) if batches else None
             for b in range(len(batches)):
                 results = [f.result() for f in pending]
@@ -325,30 +288,35 @@ def _sort(src, inputs, errors, output, model, class_names, size, channels, *, ba
                 bar.update(len(results) - len(ok))
                 if not ok:
                     continue
-                x = np.stack([r[2] for r in ok])
-                if len(batches) > 1 and len(x) < batch_size:
-                    # pad a short batch to the traced shape: a new shape costs a retrace of the
-                    # predict graph, which is slower than predicting a few blank images
-                    x = np.concatenate([x, np.zeros((batch_size - len(x), *x.shape[1:]), x.dtype)])
-                probs = np.asarray(model.predict_on_batch(x), dtype=np.float64)[: len(ok)]
-                lines, copies, replaced = [], [], []
-                for (rel, data, _, _, mtime_ns), p in zip(ok, probs):
-                    k = int(np.argmax(p))
-                    conf = float(p[k])
-                    folder = class_names[k] if min_confidence is None or conf >= min_confidence else f"{UNCERTAIN_DIR}/{class_names[k]}"
+                probs = _predict(model, [f.pixels for r in ok for f in r[2]], batch_size, len(batches) > 1)
+                lines, copies, replaced, i = [], [], [], 0
+                for rel, data, found, _, mtime_ns in ok:
+                    folders = []
+                    for f in found:
+                        p = probs[i]
+                        i += 1
+                        k = int(np.argmax(p))
+                        unsure = min_confidence is not None and float(p[k]) < min_confidence
+                        folders.append((f, p, k, f"{UNCERTAIN_DIR}/{class_names[k]}" if unsure else class_names[k]))
                     mine = own.pop(rel, None)
-                    dest, there = pick_destination(output, f"{folder}/{rel}", data, taken, mine[0] if mine else None)
-                    taken.add(dest)
-                    if not there:
-                        copies.append(pool.submit(atomic_copy, data, output / dest, mtime_ns))
-                    replaced.append((mine, dest))
-                    row = [rel, dest, class_names[k], f"{conf:.{DECIMALS}f}", *[f"{v:.{DECIMALS}f}" for v in p]]
-                    done[rel] = (stamps[rel], row)
-                    lines.append([stamps[rel], *row])
+                    dest_of = {}
+                    for folder in dict.fromkeys(fo for *_, fo in folders):  # one copy per emotion present
+                        want = f"{folder}/{rel}"
+                        reuse = next((d for d in (mine[0] if mine else ()) if d.split("/")[:-1] == want.split("/")[:-1]), None)
+                        dest, there = pick_destination(output, want, data, taken, reuse)
+                        taken.add(dest)
+                        dest_of[folder] = dest
+                        if not there:
+                            copies.append(pool.submit(atomic_copy, data, output / dest, mtime_ns))
+                    replaced.append((mine, list(dest_of.values())))
+                    rows = [[rel, str(f.index), *map(str, f.box), dest_of[folder], class_names[k], f"{float(p[k]):.{DECIMALS}f}",
+                             *[f"{v:.{DECIMALS}f}" for v in p]] for f, p, k, folder in folders]
+                    done[rel] = (stamps[rel], rows)
+                    lines += [[stamps[rel], *row] for row in rows]
                 for c in copies:
                     c.result()
-                for mine, dest in replaced:
-                    drop_own_copy(output, mine, dest)
+                for mine, dests in replaced:
+                    drop_own_copy(output, mine, dests)
                 # journal only after the copies exist: a journalled row is a finished image
                 buf = io.StringIO()
                 csv.writer(buf, lineterminator="\n").writerows(lines)
@@ -359,22 +327,38 @@ def _sort(src, inputs, errors, output, model, class_names, size, channels, *, ba
     finally:
         bar.close()
 
-    rows = [done[rel][1] for rel in sorted(done)]
+    rows = [row for rel in sorted(done) for row in done[rel][1]]
     write_csv(output / PREDICTIONS_CSV, columns(class_names), rows)
     write_csv(output / ERRORS_CSV, ["source", "reason"], sorted(errors))
 
-    uncertain = [r for r in rows if r[1].startswith(UNCERTAIN_DIR + "/")]
-    per = Counter(r[2] for r in rows)
-    unc = Counter(r[2] for r in uncertain)
+    uncertain = {r[0] for r in rows if r[DEST].startswith(UNCERTAIN_DIR + "/")}
+    per = Counter(r[DEST + 1] for r in rows)
+    unc = Counter(r[DEST + 1] for r in rows if r[DEST].startswith(UNCERTAIN_DIR + "/"))
     non_images = sum(1 for _, why in errors if why.startswith(("not an image file", "a zip inside")))
     return Summary(
         output=output,
-        sorted=len(rows),
+        sorted=len(done),
+        faces=len(rows),
         failed=len(errors) - non_images,
         uncertain=len(uncertain),
         resumed=resumed,
-        renamed=sum(1 for r in rows if was_renamed(r)),
+        renamed=len({r[DEST] for r in rows if was_renamed(r)}),
         skipped_non_images=non_images,
         per_class={c: per[c] for c in class_names},
         uncertain_per_class={c: unc[c] for c in class_names if unc[c]},
     )
+
+
+def _predict(model, pixels, batch_size: int, pad: bool) -> np.ndarray:
+    """Probabilities of the faces ``pixels`` (float64), in chunks of ``batch_size``; a short
+    chunk is padded to the traced shape when ``pad`` (a new shape costs a retrace of the predict
+    graph, which is slower than predicting a few blank images)."""
+    out = []
+    for j in range(0, len(pixels), batch_size):
+        x = np.stack(pixels[j : j + batch_size])
+        n = len(x)
+        if pad and n < batch_size:
+            x = np.concatenate([x, np.zeros((batch_size - n, *x.shape[1:]), x.dtype)])
+        probs = model.predict(x, batch_size=len(x)) if hasattr(model, "load_size") else model.predict_on_batch(x)
+        out.append(np.asarray(probs, dtype=np.float64)[:n])
+    return np.concatenate(out)

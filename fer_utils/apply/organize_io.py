@@ -1,18 +1,23 @@
 """OUTPUT's bookkeeping for :mod:`fer_utils.apply.organize`: the journal a resumed run reads, the
 state that ties OUTPUT to one model and its settings, copies that never overwrite another file,
-and CSVs rewritten only when their bytes change (so a second run leaves OUTPUT untouched).
+and CSVs rewritten only when their bytes change (so a second run leaves OUTPUT untouched); and
+the checks of the model that sorts.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+
 from fer_utils.atomic import atomic_write_bytes, atomic_write_json
-from fer_utils.errors import FerError
+from fer_utils.data.datasets import CLASS_NAMES
+from fer_utils.errors import ConfigError, FerError
 
 PREDICTIONS_CSV = "predictions.csv"
 ERRORS_CSV = "errors.csv"
@@ -26,12 +31,21 @@ SHEETS_DIR = "_sheets"  # contact sheets (fer_utils.study.figures), under OUTPUT
 # Journal and state
 
 
+#: Where the destination is in a row of predictions.csv (see :func:`columns`).
+DEST = 6
+
+
 def columns(class_names):
-    return ["source", "destination", "predicted", "confidence", *[f"p_{c}" for c in class_names]]
+    """predictions.csv's header: one row per FACE (``face`` 0, 1, ... in an image; its box in
+    the image's pixels), the image's copy for that face's emotion, and the probabilities."""
+    return ["source", "face", "x", "y", "width", "height", "destination", "predicted", "confidence",
+            *[f"p_{c}" for c in class_names]]
 
 
-def read_journal(path: Path, class_names) -> dict[str, tuple[str, list[str]]]:
-    """source -> (stamp, prediction row). A torn last line (interrupted write) is dropped."""
+def read_journal(path: Path, class_names) -> dict[str, tuple[str, list[list[str]]]]:
+    """source -> (stamp, its rows, one per face). A torn last line (interrupted write) is
+    dropped; an image's rows are journalled together, and a later group for the same source
+    (the input changed) replaces the earlier one."""
     if not path.exists():
         return {}
     text = path.read_text(encoding="utf-8")
@@ -41,11 +55,21 @@ def read_journal(path: Path, class_names) -> dict[str, tuple[str, list[str]]]:
     want = ["stamp", *columns(class_names)]
     if not rows or rows[0] != want:
         raise FerError(f"{path}: unexpected header; expected {','.join(want)}. Delete it to sort again from scratch")
-    done = {}
+    done: dict[str, tuple[str, list[list[str]]]] = {}
     for row in rows[1:]:
-        if len(row) == len(want):
-            done[row[1]] = (row[0], row[1:])  # a later row for the same source wins
+        if len(row) != len(want):
+            continue
+        stamp, rec = row[0], row[1:]
+        if rec[1] == "0" or rec[0] not in done:
+            done[rec[0]] = (stamp, [rec])  # face 0 starts the image's group
+        else:
+            done[rec[0]][1].append(rec)
     return done
+
+
+def destinations(rows) -> list[str]:
+    """The distinct copies an image's rows name, in order."""
+    return list(dict.fromkeys(r[DEST] for r in rows))
 
 
 def check_state(output: Path, state: dict) -> None:
@@ -126,18 +150,22 @@ def atomic_copy(data: bytes, target: Path, mtime_ns: int | None) -> None:
         raise
 
 
-def drop_own_copy(output: Path, mine, new_dest) -> None:
-    """Remove the earlier copy of a changed input (when it moved, or now fails), but only while
-    it is still the file we wrote (same size as journalled): never someone else's file."""
-    if mine is None or mine[0] == new_dest:
+def drop_own_copy(output: Path, mine, new_dests) -> None:
+    """Remove the earlier copies of a changed input (those it no longer has, or all when it
+    now fails), but only while each is still the file we wrote (same size as journalled): never
+    someone else's file. ``mine``: (earlier destinations, stamp)."""
+    if mine is None:
         return
-    old = output / mine[0]
-    if copy_intact(old, mine[1]):
-        old.unlink()
+    for dest in mine[0]:
+        if dest in (new_dests or ()):
+            continue
+        old = output / dest
+        if copy_intact(old, mine[1]):
+            old.unlink()
 
 
 def was_renamed(row) -> bool:
-    source, dest = row[0], row[1]
+    source, dest = row[0], row[DEST]
     tail = dest.split("/", 2 if dest.startswith(UNCERTAIN_DIR + "/") else 1)[-1]
     return tail != source
 
@@ -167,3 +195,71 @@ def read_predictions(output):
     if not path.exists():
         raise FerError(f"{path}: no predictions; run organize(input, {output}, model) first")
     return pd.read_csv(path, keep_default_na=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+
+
+def resolve_model(model, class_names):
+    """``(model, class_names, input side, channels)`` of a model or .keras path, checked for what
+    sorting needs: one output per class name, names that can be folder names, a square input."""
+    if isinstance(model, (str, os.PathLike)):
+        from fer_utils.models.registry import load_model
+
+        try:
+            model, loaded = load_model(model, compile=False)
+        except (ValueError, KeyError, TypeError) as exc:  # a damaged <model>.classes.json beside it
+            side = f"{model}.classes.json"
+            raise FerError(
+                f"{side}: cannot read the class names ({type(exc).__name__}); expected JSON like "
+                f'{{"class_names": ["Surprise", ...]}} as saved by \'fer train --save\'. Restore it, or delete it '
+                f"to use RAF-DB's 7 names"
+            ) from None
+        class_names = class_names or loaded
+    if hasattr(model, "load_size") and hasattr(model, "predict"):  # a predictor (the fer package's model)
+        names = tuple(class_names or model.class_names)
+        check_folder_names(names)
+        return model, names, int(model.load_size), 3
+    class_names = tuple(class_names or getattr(model, "class_names", None) or ())
+    n_out = int(model.output_shape[-1])
+    if not class_names:
+        if n_out != len(CLASS_NAMES):
+            raise ConfigError(
+                f"the model has {n_out} outputs and no class names; expected a model with one output per emotion "
+                f"(7), saved by 'fer train --save' (which writes the names beside it)"
+            )
+        class_names = CLASS_NAMES
+    if len(class_names) != n_out:
+        raise ConfigError(
+            f"the model has {n_out} outputs but {len(class_names)} class names ({', '.join(class_names)}); expected "
+            f"one name per output. Use a model saved by 'fer train --save', or fix its .classes.json"
+        )
+    check_folder_names(class_names)
+    shape = model.input_shape
+    if isinstance(shape, list):
+        shape = shape[0]
+    h, w = shape[1], shape[2]
+    if h is None and w is None:
+        size = 128
+    elif h != w:
+        raise ConfigError(f"model input {h}x{w}: expected a square input such as 128x128")
+    else:
+        size = int(h)
+    channels = shape[-1] if len(shape) == 4 else 3
+    if channels not in (1, 3):
+        raise ConfigError(f"model input has {channels} channels: expected 3 (RGB) or 1 (grayscale; faces are converted)")
+    return model, class_names, size, int(channels)
+
+
+def check_folder_names(class_names) -> None:
+    for name in class_names:
+        if not name or "/" in name or "\\" in name or name.startswith((".", "_")):
+            raise ConfigError(f"class name {name!r} cannot be a folder name; rename it (no slashes, no leading dot or underscore)")
+
+
+def model_fingerprint(model, class_names, size) -> str:
+    h = hashlib.sha1(f"{size}|{'|'.join(class_names)}".encode())
+    for w in getattr(model, "model", model).get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()

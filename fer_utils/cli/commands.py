@@ -169,30 +169,73 @@ def train(args) -> int:
     return 0
 
 
+def _model_for(spec):
+    """(what organize takes, its class names) for a model spec: a Keras model for ours, the
+    predictor itself for the fer package's (which preprocesses its faces its own way)."""
+    from fer_utils.apply.evaluate import KerasPredictor, canonical, load_predictor
+
+    pred = load_predictor(spec)
+    names = tuple(canonical(n) or n for n in pred.class_names)
+    return (pred.model if isinstance(pred, KerasPredictor) else pred), names
+
+
 def organize(args) -> int:
-    from fer_utils.apply.organize import organize
-
     from fer_utils.apply.choose import named_model, sorted_by_line, write_sorted_by
-    from fer_utils.study.choice import best_model
+    from fer_utils.apply.organize import check_paths, organize
+    from fer_utils.apply.recognize import describe_spec
 
+    check_paths(args.input, args.output)  # before any model loads
     if args.model:
-        choice = named_model(args.model)
+        choice = describe_spec(args.model)
+        model, names = _model_for(args.model)
     elif args.run:
         from fer_utils.training.store import RunStore
 
         choice = named_model(RunStore().load(args.run).model_path())
-    else:
+        model, names = choice["path"], None
+    elif args.profile:
+        from fer_utils.study.choice import best_model
+
         choice = best_model(args.profile)
+        model, names = choice["path"], None
+    else:
+        from fer_utils.study.choice import default_model
+
+        choice = default_model()
+        model, names = _model_for("shipped") if choice["kind"] == "shipped" else (choice["path"], None)
     from fer_utils.study.figures import organize_contact_sheets
 
-    summary = organize(args.input, args.output, choice["path"], min_confidence=args.min_confidence,
-                       batch_size=args.batch_size, detect_faces=args.detect_faces)
+    summary = organize(args.input, args.output, model, names, min_confidence=args.min_confidence,
+                       batch_size=args.batch_size, faces=args.faces)
     write_sorted_by(args.output, choice)
     print(summary)
     print(sorted_by_line(choice))
     sheets = organize_contact_sheets(args.output)
     if sheets:
         print(f"Contact sheets ({len(sheets)}): {sheets[0].parent}/<Class>.png")
+    return 0
+
+
+def predict(args) -> int:
+    from fer_utils.apply.recognize import run_predict
+
+    return run_predict(args.images, model=args.model, faces=args.faces, tta=args.tta, as_json=args.json)
+
+
+def ship(args) -> int:
+    from fer_utils.apply.ship import parse_tests, ship_run
+
+    tests = parse_tests(args.test)  # before anything loads
+    card = ship_run(args.run, tests, dest=args.dest, name=args.name)
+    print(card["summary_line"])
+    return 0
+
+
+def export(args) -> int:
+    from fer_utils.apply.export import export_model
+
+    out = export_model(args.model, args.format, args.out)
+    print(f"exported {args.model} as {args.format}: {out}")
     return 0
 
 

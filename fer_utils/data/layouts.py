@@ -68,6 +68,10 @@ class Scan:
     synthetic: bool = False
 
 
+class NoLayout(DataError):
+    """No layout of any kind was recognised (not: a recognised layout with a fault in it)."""
+
+
 def detect(source: Source, split: str | None = None) -> Scan:
     """Find the layout in ``source`` and list its labelled images, or raise :class:`DataError`.
 
@@ -98,7 +102,7 @@ def detect(source: Source, split: str | None = None) -> Scan:
         scan = _scan_folders(source, split)
         if scan is not None:
             return _mark_synthetic(source, scan)
-    raise DataError(f"{source.path}: no recognisable RAF-DB layout; {LAYOUT_HELP}. {_found(source)}")
+    raise NoLayout(f"{source.path}: no recognisable RAF-DB layout; {LAYOUT_HELP}. {_found(source)}")
 
 
 def _found(source: Source) -> str:

@@ -79,3 +79,29 @@ def choice_for(path, profile: str = "demo", results_dir=None) -> dict:
     except FerError:
         pass
     return named_model(path)
+
+
+def default_model(results_dir=None, shipped_dir=None) -> dict:
+    """The model that sorts real photos when the user names none (``fer organize`` without
+    ``--model``, ``--run`` or ``--profile``): the shipped model, unless the store holds a finished
+    run on the SAME data the shipped model was trained on (same fingerprint: real faces, decoded
+    alike) with a higher HOLDOUT accuracy (:func:`fer_utils.apply.choose.pick`). A model trained on
+    the synthetic faces is never a candidate here; name it with ``--model`` or ``--profile demo``."""
+    from fer_utils.apply import shipped
+
+    if not shipped.available(shipped_dir):
+        raise FerError("no model named and no model ships with this installation; pass --model FILE.keras, --run RUN_ID "
+                       "or --profile PROFILE (a study's final model)")
+    ship = shipped.choice(shipped_dir)
+    found = [ship]
+    for r in finished_runs(results_dir, data=ship["data"]):
+        if Path(r["model_path"]).exists() and (r["holdout"] or {}).get("accuracy") is not None:
+            test = r["test"] or {}
+            found.append({"name": f"the beyond model (run {r['run_id']})", "kind": "beyond", "path": r["model_path"],
+                          "data": r["data"], "holdout_accuracy": r["holdout"]["accuracy"], "test_accuracy": test.get("accuracy"),
+                          "test_ci95": test.get("ci95"), "n_test": test.get("n"), "test_set": ship.get("test_set")})
+    best = pick(found)
+    if best["kind"] == shipped.NAME:
+        best["rule"] = (f"the model that ships in the package ({len(found) - 1} run(s) on the same data in the store, "
+                        f"none better by holdout accuracy)")
+    return best

@@ -227,6 +227,8 @@ def _record(run_dir, metrics, rows, epoch, model, split, data, cfg, recipe, scor
     metrics["evaluations"][str(epoch)] = ev
     metrics["run_id"], metrics["model"] = cfg.run_id, cfg.model
     metrics["data_source"] = Path(str(data.source)).name
+    if data.synthetic:  # what a model that sorts says of itself (fer_utils.apply.choose)
+        metrics["data_synthetic"] = True
     if recipe.records_cost:
         from fer_utils.models.report_cnn import flops_per_image
 

@@ -1,0 +1,241 @@
+"""``fer ship``: make a finished run the model that ships in the package, with its model card.
+
+What it does, in order (nothing is written until every number is measured):
+
+1. the run must be finished and selected on a HOLDOUT (its test split was scored once, at the end);
+2. float16 or float32: the final model's holdout faces are predicted with its float32 weights and
+   with the same weights rounded to float16; float16 ships when it scores the same within 0.1
+   point (:data:`FP16_TOLERANCE`), float32 otherwise;
+3. the shipped weights are written, loaded back through :func:`fer_utils.apply.shipped.load` (the
+   code every user runs), and THAT model is scored once on each labelled test set given
+   (:func:`fer_utils.apply.evaluate.evaluate`: accuracy with its 95% Wilson interval, mean class
+   and per class accuracy, confusion matrix);
+4. ``weights.npz``, ``card.json`` and ``MODEL_CARD.md`` (rendered from card.json by
+   :func:`render_card`) replace DEST as a whole, atomically (:func:`fer_utils.atomic.staged_folder`).
+
+Every number on the card comes from this command; ``tests/test_shipped.py`` checks them against
+the shipped file (scoring it again on the real test sets where they are at hand).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fer_utils.apply import shipped
+from fer_utils.errors import ConfigError, DataError, FerError
+
+FP16_TOLERANCE = 0.001  # 0.1 point of holdout accuracy
+MAX_BYTES = 6 * 1024 * 1024
+TERMS = ("The weights derive from RAF-DB, whose terms allow non-commercial research use only; so do these weights. "
+         "Do not use them commercially, and do not use them to make decisions about people.")
+
+
+def parse_tests(specs) -> list[tuple[str, Path]]:
+    """``["RAF-DB test=raf-basic.zip", ...]`` as ``[(name, path)]``, each path checked."""
+    out = []
+    for spec in specs or []:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--test {spec!r}: expected NAME=PATH, e.g. 'RAF-DB test=raf-basic.zip'")
+        p = Path(path.strip()).expanduser()
+        if not p.exists():
+            raise DataError(f"--test {spec!r}: {p}: no such file or folder; expected a labelled data set with a test split")
+        out.append((name.strip(), p))
+    if not out:
+        raise ConfigError("--test: give at least one labelled test set, the run's own data first")
+    if len({n for n, _ in out}) != len(out):
+        raise ConfigError("--test: each test set needs its own NAME")
+    return out
+
+
+def _accuracy(model, x, y) -> float:
+    probs = np.concatenate([np.asarray(model.predict_on_batch(x[i : i + 256])) for i in range(0, len(x), 256)])
+    return float((probs.argmax(1) == y).mean())
+
+
+def precision_check(model, x_val, y_val) -> dict:
+    """Holdout accuracy with float32 weights and with float16-rounded ones; which ships."""
+    keep = [np.asarray(w.numpy()) for w in model.weights]
+    fp32 = _accuracy(model, x_val, y_val)
+    for w, a in zip(model.weights, shipped.with_weights_as(model, "float16")):
+        w.assign(a)
+    fp16 = _accuracy(model, x_val, y_val)
+    for w, a in zip(model.weights, keep):
+        w.assign(a)
+    dtype = "float16" if abs(fp16 - fp32) <= FP16_TOLERANCE else "float32"
+    return {"n": int(len(y_val)), "float32_accuracy": fp32, "float16_accuracy": fp16, "tolerance": FP16_TOLERANCE, "shipped_as": dtype}
+
+
+def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb", results_dir=None) -> dict:
+    """Ship the final model of the finished run ``run_id`` into ``dest`` (default: the package's
+    weights folder); return the card. ``tests``: ``[(name, path)]`` (:func:`parse_tests`), the
+    run's own data first."""
+    from fer_utils.apply.evaluate import KerasPredictor, evaluate
+    from fer_utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_folder
+    from fer_utils.data import datasets
+    from fer_utils.models.registry import load_model
+    from fer_utils.training.store import RunStore
+    from fer_utils.training.trainer import split_for, target_epochs
+
+    dest = Path(dest) if dest is not None else shipped.SHIPPED_DIR
+    if dest.exists() and any(dest.iterdir()) and not (dest / shipped.CARD).exists():
+        raise FerError(f"{dest}: a folder of other files; DEST is new, empty, or an earlier shipped model (with {shipped.CARD})")
+    store = RunStore(None if results_dir is None else Path(results_dir) / "runs")
+    run = store.load(run_id)
+    cfg = run.config
+    epochs = target_epochs(cfg) if cfg.model != "report_cnn" else run.epochs_done
+    ev = run.evaluation(epochs)
+    if not ev or cfg.selection != "holdout" or not ev.get("holdout"):
+        raise FerError(f"run {run_id}: not a finished run selected on a holdout ({run.epochs_done} epochs, selection "
+                       f"{cfg.selection}); ship a finished 'fer train --model resnet' run")
+    model, names = load_model(run.model_path(epochs, must_exist=True), compile=False)
+    train = datasets.load(tests[0][1], image_size=cfg.image_size, verbose=False)
+    if train.fingerprint != cfg.data:
+        raise FerError(f"--test {tests[0][0]}={tests[0][1]}: not the data run {run_id} was trained on (fingerprint "
+                       f"{train.fingerprint[:12]}, the run's {cfg.data[:12]}); give the run's own data first")
+    _, _, x_val, y_val, _, _ = split_for(cfg, train)
+    precision = precision_check(model, x_val, y_val)
+    data, entry = shipped.weights_bytes(model, precision["shipped_as"])
+    if len(data) > MAX_BYTES:
+        raise FerError(f"run {run_id}: its weights take {len(data) / 2**20:.1f} MiB as {entry['dtype']}; at most 6 MiB ship")
+    card = {"version": shipped.CARD_VERSION, "name": name, "model": cfg.model, "run_id": run_id,
+            "config": cfg.to_dict(), "class_names": list(names), "weights": entry,
+            "parameters": int(model.count_params()),
+            "trained_on": {"name": "synthetic faces" if train.synthetic else f"{_set_name(tests[0][0])}, train split",
+                           "source": Path(str(train.source)).name, "layout": train.layout, "fingerprint": train.fingerprint,
+                           "synthetic": bool(train.synthetic), "train_faces": int(len(train.y_train)),
+                           "held_out": int(len(y_val))},
+            "holdout": {"accuracy": precision[f"{precision['shipped_as']}_accuracy"], "n": precision["n"], "precision": precision},
+            "training": {"epochs": epochs, "cost": run.metrics.get("cost", {}), "trained_with": ev.get("trained_with", {}),
+                         "train_seconds": float(sum(r["seconds"] for r in run.history[:epochs])),
+                         "command": f"fer train --model {cfg.model} --data {Path(str(train.source)).name} --epochs {epochs}"
+                                    + (f" --seed {cfg.seed}" if cfg.seed else "")},
+            "ship_command": "fer ship " + run_id + "".join(f" --test '{n}={Path(p).name}'" for n, p in tests),
+            "terms": TERMS, "tests": {}}
+    with staged_folder(dest) as stage:
+        for old in stage.iterdir():
+            old.unlink()
+        atomic_write_bytes(stage / shipped.WEIGHTS, data)
+        atomic_write_json(stage / shipped.CARD, card)
+        net, _ = shipped.load(stage)  # what users get, not the file it came from
+        predictor = KerasPredictor.of(net, names, "the shipped model")
+        for test_name, path in tests:
+            r = evaluate(predictor, path)
+            card["tests"][test_name] = {k: r[k] for k in ("n", "correct", "accuracy", "ci95", "mean_class_accuracy",
+                                                          "per_class_accuracy", "support", "confusion", "confusion_rows",
+                                                          "confusion_cols")
+                                        if k in r} | {"source": Path(str(r["data"]["source"])).name,
+                                                      "fingerprint": r["data"]["fingerprint"]}
+        card["summary_line"] = summary_line(card)
+        atomic_write_json(stage / shipped.CARD, card)
+        atomic_write_text(stage / shipped.CARD_MD, render_card(card))
+    return card
+
+
+def _set_name(test_name: str) -> str:
+    """'RAF-DB test' -> 'RAF-DB': the data set a test split belongs to."""
+    words = test_name.split()
+    return " ".join(words[:-1]) if len(words) > 1 and words[-1].lower() == "test" else test_name
+
+
+def summary_line(card: dict) -> str:
+    tests = "; ".join(f"{n} {t['accuracy']:.4f} ({t['ci95'][0]:.4f}-{t['ci95'][1]:.4f}, n={t['n']})"
+                      for n, t in card["tests"].items())
+    w = card["weights"]
+    return (f"shipped {card['name']} (run {card['run_id']}): {w['dtype']} weights, {w['bytes'] / 2**20:.2f} MiB; "
+            f"holdout {card['holdout']['accuracy']:.4f}; {tests}")
+
+
+def _machine(w: dict) -> str:
+    where = w.get("device_name") or w.get("device") or "a CPU"
+    return f"{where} ({w.get('machine', '?')}; {w.get('backend', '?')} backend, Keras {w.get('keras', '?')})"
+
+
+def _pct(v) -> str:
+    return "-" if v is None or v != v else f"{100 * v:.1f}%"
+
+
+def render_card(card: dict) -> str:
+    """MODEL_CARD.md from card.json (a pure function: the test renders it again and compares)."""
+    t = card["training"]
+    cost = t.get("cost") or {}
+    w = card["weights"]
+    p = card["holdout"]["precision"]
+    lines = [
+        f"# Model card: {card['name']}",
+        "",
+        "The facial expression model that ships inside `fer-utils`: `fer predict` and `fer organize` use it when no "
+        "model is named, offline, with no training.",
+        "",
+        f"**Terms.** {card['terms']}",
+        "",
+        "## Intended use",
+        "",
+        "Research and teaching: labelling the expression of faces in photos (one of "
+        + ", ".join(card["class_names"]) + ") to study expression recognition, sort a photo collection, or compare "
+        "with other models. Out of scope: any decision about a person (hiring, policing, health, education, "
+        "credit), emotion 'detection' as a claim about what someone feels (the labels are perceived expressions), "
+        "surveillance, and commercial use (see Terms).",
+        "",
+        "## Model",
+        "",
+        f"- `{card['model']}`: a small residual network ({card['parameters']:,} parameters), input "
+        f"{card['config']['image_size']}x{card['config']['image_size']} RGB, 7 softmax outputs; run `{card['run_id']}`.",
+        f"- Weights: `{w['file']}`, {w['dtype']}, {w['bytes'] / 2**20:.2f} MiB, SHA-256 `{w['sha256']}`. "
+        f"Stored as {w['dtype']}, computed in float32: on the {p['n']} held-out faces float32 scores "
+        f"{_pct(p['float32_accuracy'])}, float16-rounded weights {_pct(p['float16_accuracy'])} "
+        f"(float16 ships when within {100 * p['tolerance']:.1f} point).",
+        "",
+        "## Training data",
+        "",
+        f"- {card['trained_on']['name']} (`{card['trained_on']['source']}`, {card['trained_on']['layout']} layout): "
+        f"{card['trained_on']['train_faces']:,} aligned face crops, of which {card['trained_on']['held_out']:,} "
+        f"(a stratified, seeded 10%) were held out to select and check the model. RAF-DB is licensed for "
+        f"non-commercial research only.",
+        f"- Recipe: `{t['command']}` (AdamW with a cosine schedule, label smoothing, MixUp/CutMix, class-balanced "
+        f"loss, grayscale/low-resolution/erasing augmentation; `fer_utils.models.recipes.ResNetRecipe`).",
+        f"- Cost: {t['epochs']} epochs, {t['train_seconds'] / 3600:.2f} h of training on "
+        f"{_machine(t.get('trained_with') or {})}"
+        + (f", {cost['images_per_second']:.0f} images/s" if cost.get("images_per_second") else "") + ".",
+        "",
+        "## Accuracy",
+        "",
+        "Each test set was scored once, with the shipped file. Intervals are 95% Wilson intervals.",
+        "",
+        "| test set | faces | accuracy (95% interval) | mean class accuracy |",
+        "|---|---:|---|---:|",
+    ]
+    for name, r in card["tests"].items():
+        lines.append(f"| {name} (`{r['source']}`) | {r['n']:,} | {_pct(r['accuracy'])} ({_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}) "
+                     f"| {_pct(r['mean_class_accuracy'])} |")
+    lines += ["", f"Holdout accuracy (what selected it): {_pct(card['holdout']['accuracy'])} of {card['holdout']['n']} faces.", ""]
+    for name, r in card["tests"].items():
+        cols = r["confusion_cols"]
+        lines += [f"### {name}: per class and confusion (rows: true class)", "",
+                  "| true \\ predicted | " + " | ".join(cols) + " | accuracy |", "|---|" + "---:|" * (len(cols) + 1)]
+        for c, row in zip(r["confusion_rows"], r["confusion"]):
+            lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + f" | {_pct(r['per_class_accuracy'].get(c))} |")
+        weakest = sorted(r["per_class_accuracy"], key=lambda c: r["per_class_accuracy"][c])[:2]
+        lines += ["", "Weakest classes: " + ", ".join(f"{c} {_pct(r['per_class_accuracy'][c])}" for c in weakest) + ".", ""]
+    lines += [
+        "## Known weaknesses",
+        "",
+        "- Trained on one data set of colour web photos of mostly adult faces; accuracy drops on faces unlike them "
+        "(grayscale, low resolution, posed laboratory photos, children): see the test sets above.",
+        "- Disgust and Fear, rare in RAF-DB, are the weakest classes; RAF-DB's labels are crowd-sourced and noisy.",
+        "- Faces must be roughly frontal and at least 20 px for the detector (MTCNN) to find them in photos; a face "
+        "crop is used as is.",
+        "",
+        "## Rebuild it",
+        "",
+        "```bash",
+        t["command"],
+        card["ship_command"],
+        "```",
+        "",
+        "`tests/test_shipped.py` checks this card against the shipped file.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Every face of a photo: the crop-or-photo rule, alignment, a row per face in organize, the
+Recognizer and ``fer predict``. The detector is replaced by a stand-in that "finds" faces where
+the test painted them (MTCNN itself runs on real faces in test_shipped.py's real-data tests)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_utils.apply import detect
+from fer_utils.apply.organize import organize
+from fer_utils.errors import FerError
+
+FACE = 40  # side of a painted "face" in a photo
+
+
+def _png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def photo(boxes, size=(300, 400), seed=0) -> np.ndarray:
+    """A photo (H, W) of gray noise with a bright square 'face' at each (x, y)."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(60, 90, (*size, 3), dtype=np.uint8)
+    for i, (x, y) in enumerate(boxes):
+        img[y : y + FACE, x : x + FACE] = rng.integers(201, 256, (FACE, FACE, 3), dtype=np.uint8) if i % 2 else 250
+    return img
+
+
+@pytest.fixture
+def fake_detector(monkeypatch):
+    """detect.find as a stand-in: a face wherever every pixel of a 40x40 block is brighter than 200."""
+    def find(rgb, min_confidence=detect.MIN_CONFIDENCE):
+        out = []
+        for y in range(0, rgb.shape[0] - FACE + 1, 10):
+            for x in range(0, rgb.shape[1] - FACE + 1, 10):
+                if rgb[y : y + FACE, x : x + FACE].min() > 200 and not any(abs(x - f["box"][0]) < FACE and abs(y - f["box"][1]) < FACE for f in out):
+                    kp = {k: (x + FACE * u, y + FACE * v) for k, (u, v) in zip(detect.KEYPOINTS, detect.TEMPLATE)}
+                    out.append({"box": [x, y, FACE, FACE], "confidence": 0.99, "keypoints": kp})
+        return sorted(out, key=lambda f: (f["box"][0], f["box"][1]))
+
+    monkeypatch.setattr(detect, "find", find)
+    return find
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from fer_utils.models.report_cnn import build_model
+
+    return build_model(depth=2, input_size=32, seed=0)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_rule_is_by_size_and_shape():
+    assert detect.is_crop(100, 100) and detect.is_crop(48, 48) and detect.is_crop(200, 200) and detect.is_crop(256, 210)
+    assert not detect.is_crop(257, 257) and not detect.is_crop(640, 480) and not detect.is_crop(200, 100)
+    with pytest.raises(FerError, match="auto"):
+        detect.check_mode("haar")
+
+
+def test_alignment_maps_the_landmarks_onto_the_template():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    # a face at (120, 50), 80 px, turned by 10 degrees: its landmarks
+    t = np.deg2rad(10)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    pts = (detect.TEMPLATE * 80) @ rot.T + [120, 50]
+    m = detect.similarity(pts, detect.TEMPLATE * detect.ALIGN_SIDE)
+    mapped = pts @ m[:, :2].T + m[:, 2]
+    assert np.abs(mapped - detect.TEMPLATE * detect.ALIGN_SIDE).max() < 1e-9
+    out = detect.align(img, dict(zip(detect.KEYPOINTS, map(tuple, pts))), 64)
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+
+
+def test_faces_of_a_crop_are_the_training_pixels():
+    from fer_utils.data.datasets import decode_image
+
+    img = np.random.default_rng(1).integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    data = _png(img)
+    (face,) = detect.faces_of(data, 64, "a.png")
+    assert face.how == "crop" and face.box == (0, 0, 100, 100)
+    assert np.array_equal(face.pixels, decode_image(data, 64, "a.png"))
+    (gray,) = detect.faces_of(data, 64, "a.png", channels=1)
+    assert np.array_equal(gray.pixels, decode_image(data, 64, "a.png", channels=1))
+
+
+def test_every_face_of_a_photo_is_found_and_a_faceless_photo_is_an_error(fake_detector):
+    faces = detect.faces_of(_png(photo([(30, 40), (200, 120), (320, 200)])), 32, "group.png")
+    assert [f.box for f in faces] == [(30, 40, 40, 40), (200, 120, 40, 40), (320, 200, 40, 40)]
+    assert [f.index for f in faces] == [0, 1, 2] and {f.how for f in faces} == {"detected"}
+    with pytest.raises(detect.NoFace, match="nobody.png: no face found"):
+        detect.faces_of(_png(photo([])), 32, "nobody.png")
+    # "detect" searches a crop too; "whole" never searches
+    with pytest.raises(detect.NoFace):
+        detect.faces_of(_png(photo([], size=(100, 100))), 32, "small.png", faces="detect")
+    assert len(detect.faces_of(_png(photo([(1, 1), (200, 200)])), 32, "g.png", faces="whole")) == 1
+
+
+def test_organize_has_a_row_per_face_and_a_copy_per_emotion(tmp_path, fake_detector, model):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "group.png").write_bytes(_png(photo([(30, 40), (200, 120), (320, 200)])))
+    (src / "nobody.png").write_bytes(_png(photo([], seed=3)))
+    (src / "crop.png").write_bytes(_png(photo([], size=(100, 100), seed=4)))
+    out = tmp_path / "out"
+    summary = organize(src, out, model, progress=False, faces="auto")
+    rows = read_csv(out / "predictions.csv")
+    group = [r for r in rows if r["source"] == "group.png"]
+    assert [r["face"] for r in group] == ["0", "1", "2"]
+    assert [(r["x"], r["y"], r["width"], r["height"]) for r in group] == [("30", "40", "40", "40"), ("200", "120", "40", "40"),
+                                                                          ("320", "200", "40", "40")]
+    labels = {r["predicted"] for r in group}
+    copies = sorted(p.relative_to(out).as_posix() for p in out.rglob("group.png"))
+    assert copies == sorted(f"{c}/group.png" for c in labels)  # one copy per emotion present
+    assert all((out / r["destination"]).read_bytes() == (src / "group.png").read_bytes() for r in group)
+    (crop,) = [r for r in rows if r["source"] == "crop.png"]
+    assert (crop["face"], crop["width"], crop["height"]) == ("0", "100", "100")
+    errors = read_csv(out / "errors.csv")
+    assert [(e["source"], e["reason"].split(" (")[0]) for e in errors] == [("nobody.png", "no face found")]
+    assert summary.sorted == 2 and summary.faces == 4 and summary.failed == 1
+    assert sum(summary.per_class.values()) == 4
+    # a second run changes nothing; the journal gives back every face
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = organize(src, out, model, progress=False, faces="auto")
+    assert again.resumed == 2 and {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_recognizer_and_fer_predict(tmp_path, fake_detector, model, capsys, monkeypatch):
+    from fer_utils.apply import evaluate
+    from fer_utils.apply.recognize import Recognizer, run_predict
+
+    pred = evaluate.KerasPredictor.of(model, ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"), "m")
+    monkeypatch.setattr(evaluate, "load_predictor", lambda spec: pred)
+    from fer_utils.apply import recognize
+
+    monkeypatch.setattr(recognize, "describe_spec", lambda spec: {"name": "a test model", "test_accuracy": None})
+    rec = Recognizer("anything")
+    recs = rec.predict(photo([(30, 40), (200, 120)]))
+    assert [r["box"] for r in recs] == [[30, 40, 40, 40], [200, 120, 40, 40]]
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 and r["label"] in r["probabilities"] for r in recs)
+    assert rec.predict(Image.fromarray(photo([(30, 40)])))[0]["box"] == [30, 40, 40, 40]
+    with pytest.raises(FerError, match="expected uint8"):
+        rec.predict(np.zeros((10, 10, 3), np.float32))
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png(photo([(30, 40), (200, 120)])))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    rc = run_predict([folder], model="anything", as_json=True)
+    cap = capsys.readouterr()
+    assert rc == 1 and "broken.jpg" in cap.err and "Traceback" not in cap.err
+    report = json.loads(cap.out)
+    assert [len(i.get("faces", [])) for i in report["images"]] == [2, 0]
+    rc = run_predict([folder / "a.png"], model="anything")
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0 and len(lines) == 2 and lines[0].startswith(str(folder / "a.png") + "\tface 1/2\tbox x=30 y=40 w=40 h=40")
+    with pytest.raises(FerError, match="nope.png: no such file"):
+        run_predict([tmp_path / "nope.png"], model="anything")
+
+
+def test_missing_detector_is_one_line_before_any_work(tmp_path, monkeypatch):
+    from fer_utils.apply.recognize import run_predict
+
+    (tmp_path / "a.png").write_bytes(_png(photo([(30, 40)])))
+    monkeypatch.setitem(sys.modules, "mtcnn", None)
+    with pytest.raises(FerError, match="pip install mtcnn"):
+        run_predict([tmp_path / "a.png"], model="anything")

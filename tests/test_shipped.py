@@ -1,0 +1,196 @@
+"""The model that ships in the package: ``fer ship`` makes it, its card's numbers are checked
+against the shipped file, it loads offline, it exports to ONNX and TFLite with the same answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_report_layout
+from fer_utils import paths
+from fer_utils.apply import shipped
+from fer_utils.apply.ship import FP16_TOLERANCE, MAX_BYTES, render_card
+from fer_utils.errors import FerError
+
+SHIPPED = shipped.SHIPPED_DIR
+needs_shipped = pytest.mark.skipif(not shipped.available(), reason="no model ships in this checkout (fer_utils/weights/)")
+
+
+def _faces(n=6, side=64, seed=0) -> np.ndarray:
+    """Faces of the project's own synthetic generator (never real ones), at ``side``."""
+    from fer_utils.data.datasets import decode_image
+    from fer_utils.data.faces_draw import render
+
+    return np.stack([decode_image(render(seed, "test", i, i % 7)[0], side) for i in range(n)]).astype("float32")
+
+
+# --------------------------------------------------------------------------------------------
+# fer ship on a tiny run
+
+
+@pytest.fixture
+def smoke_run(tmp_path):
+    from fer_utils.data import datasets
+    from fer_utils.models.registry import preset
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.store import RunStore
+
+    ds_path = write_report_layout(tmp_path / "ds", per_class=(12, 4))
+    model, fields = preset("resnet-smoke")
+    ds = datasets.load(ds_path, image_size=fields["image_size"], verbose=False)
+    cfg = RunConfig(data=ds.fingerprint, model=model, **fields)
+    run = RunStore().ensure(cfg, data=ds, keep_epochs=(cfg.epochs,), verbose=False)
+    return run, ds_path
+
+
+def test_ship_writes_weights_and_a_card_every_number_of_which_is_measured(tmp_path, smoke_run):
+    from fer_utils.apply.evaluate import KerasPredictor, evaluate
+    from fer_utils.apply.ship import ship_run
+    from fer_utils.models.registry import load_model
+
+    run, ds_path = smoke_run
+    dest = tmp_path / "weights"
+    card = ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    assert sorted(p.name for p in dest.iterdir()) == sorted([shipped.WEIGHTS, shipped.CARD, shipped.CARD_MD])
+    assert json.loads((dest / shipped.CARD).read_text()) == json.loads(json.dumps(card))
+    assert (dest / shipped.CARD_MD).read_text() == render_card(card)
+    p = card["holdout"]["precision"]
+    assert card["weights"]["dtype"] == ("float16" if abs(p["float16_accuracy"] - p["float32_accuracy"]) <= FP16_TOLERANCE else "float32")
+    # the shipped file gives the trained model's answers (float16 rounding aside) and the card's numbers
+    net, names = shipped.load(dest)
+    trained, _ = load_model(run.model_path(), compile=False)
+    x = _faces(side=32)
+    assert np.abs(np.asarray(net.predict_on_batch(x)) - np.asarray(trained.predict_on_batch(x))).max() < 2e-2
+    again = evaluate(KerasPredictor.of(net, names, "shipped"), ds_path)
+    assert (again["correct"], again["confusion"]) == (card["tests"]["toy test"]["correct"], card["tests"]["toy test"]["confusion"])
+    # shipping again replaces its own files; a folder of other files is refused
+    ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.txt").write_text("x")
+    with pytest.raises(FerError, match="other files"):
+        ship_run(run.id, [("toy test", ds_path)], dest=other)
+    assert (other / "mine.txt").read_text() == "x"
+
+
+def test_a_damaged_shipped_file_is_one_line(tmp_path, smoke_run):
+    from fer_utils.apply.ship import ship_run
+
+    run, ds_path = smoke_run
+    dest = tmp_path / "weights"
+    ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    data = (dest / shipped.WEIGHTS).read_bytes()
+    (dest / shipped.WEIGHTS).write_bytes(data[:-10] + bytes(10))
+    with pytest.raises(FerError, match="SHA-256 differs"):
+        shipped.load(dest)
+    (dest / shipped.CARD).write_text("[1, 2")
+    with pytest.raises(FerError, match="not a readable JSON"):
+        shipped.load(dest)
+    with pytest.raises(FerError, match="no shipped model"):
+        shipped.load(tmp_path / "nothing")
+
+
+# --------------------------------------------------------------------------------------------
+# The model that ships
+
+
+@needs_shipped
+def test_the_shipped_files_are_what_the_card_says():
+    card = shipped.read_card()
+    data = (SHIPPED / shipped.WEIGHTS).read_bytes()
+    assert len(data) <= MAX_BYTES and len(data) == card["weights"]["bytes"]
+    assert shipped.digest(data) == card["weights"]["sha256"]
+    assert (SHIPPED / shipped.CARD_MD).read_text() == render_card(card)
+    p = card["holdout"]["precision"]
+    assert card["weights"]["dtype"] == ("float16" if abs(p["float16_accuracy"] - p["float32_accuracy"]) <= FP16_TOLERANCE else "float32")
+    assert not card["trained_on"]["synthetic"] and "non-commercial research" in card["terms"]
+    text = (SHIPPED / shipped.CARD_MD).read_text()
+    for needed in ("## Intended use", "Out of scope", "## Training data", "## Accuracy", "95%", "confusion",
+                   "## Known weaknesses", "## Rebuild it"):
+        assert needed in text, needed
+    net, names = shipped.load()
+    assert tuple(names) == tuple(card["class_names"]) and net.count_params() == card["parameters"]
+
+
+@needs_shipped
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_the_cards_numbers_are_measured_again_on_the_real_test_sets():
+    """Every test set on the card that is at hand is scored again with the shipped file: the same
+    faces right, the same confusion matrix; and the holdout accuracy that chose it."""
+    from fer_utils.apply.evaluate import KerasPredictor, evaluate
+    from fer_utils.data import datasets
+    from fer_utils.training.config import RunConfig
+    from fer_utils.training.trainer import split_for
+
+    card = shipped.read_card()
+    net, names = shipped.load()
+    pred = KerasPredictor.of(net, names, "shipped")
+    checked = 0
+    for name, t in card["tests"].items():
+        path = paths.SHARED_DATA / t["source"]
+        if not path.exists():
+            continue
+        r = evaluate(pred, path)
+        assert r["data"]["fingerprint"] == t["fingerprint"], name
+        assert (r["correct"], r["n"], r["confusion"]) == (t["correct"], t["n"], t["confusion"]), name
+        checked += 1
+    if not checked:
+        pytest.skip(f"none of the card's test sets is in {paths.SHARED_DATA}")
+    train = datasets.load(paths.SHARED_DATA / card["trained_on"]["source"], image_size=card["config"]["image_size"], verbose=False)
+    cfg = RunConfig.from_dict(card["config"])
+    _, _, x_val, y_val, _, _ = split_for(cfg, train)
+    probs = pred.predict(x_val)
+    assert abs(float((probs.argmax(1) == y_val).mean()) - card["holdout"]["accuracy"]) < 1e-9
+
+
+@needs_shipped
+@pytest.mark.slow
+def test_export_onnx_and_tflite_agree_with_keras(tmp_path):
+    pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import warnings
+
+    from fer_utils.apply.export import export_model
+
+    net, _ = shipped.load()
+    side = int(net.input_shape[1])
+    x = _faces(n=5, side=side)
+    ref = np.asarray(net.predict_on_batch(x))
+    onnx_path = export_model("shipped", "onnx", tmp_path / "m.onnx")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert np.abs(got - ref).max() < 1e-4
+    assert json.loads((tmp_path / "m.onnx.classes.json").read_text())["class_names"] == list(shipped.read_card()["class_names"])
+    tfl = export_model("shipped", "tflite", tmp_path / "m.tflite")
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interp = tf.lite.Interpreter(model_path=str(tfl))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    rows = []
+    for face in x:
+        interp.set_tensor(inp["index"], face[None])
+        interp.invoke()
+        rows.append(interp.get_tensor(out["index"])[0])
+    assert np.abs(np.array(rows) - ref).max() < 1e-4
+    with pytest.raises(FerError, match="already exists"):
+        export_model("shipped", "onnx", onnx_path)
+
+
+def test_export_checks_its_destination_before_loading(tmp_path):
+    from fer_utils.apply.export import check_out
+
+    with pytest.raises(FerError, match="ends in .onnx"):
+        check_out("onnx", tmp_path / "m.tflite")
+    with pytest.raises(FerError, match="does not exist"):
+        check_out("tflite", tmp_path / "no" / "m.tflite")
+    (tmp_path / "m.onnx").write_text("mine")
+    with pytest.raises(FerError, match="already exists"):
+        check_out("onnx", tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").read_text() == "mine"
