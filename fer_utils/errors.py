@@ -18,6 +18,10 @@ class DataError(FerError):
     """A data set on disk is missing, unreadable, or not in a layout we know."""
 
 
+class NoLayout(DataError):
+    """No data set layout at all was recognised (not: a recognised layout with a fault in it)."""
+
+
 class ConfigError(FerError, ValueError):
     """A configuration value is out of range or inconsistent."""
 

@@ -4,7 +4,7 @@ Levels (low to high): the top-level leaves (errors, atomic, paths, progress, sta
 models < training < apply < study < cli. A module may import its own subpackage and any lower
 level, never a higher one; imports inside functions count; no module imports another that
 (directly or not) imports it back; no module is over 400 lines; each subpackage's __init__ says
-what it is for and what it may import; the README's package map names every module.
+what it is for and what it may import; the package map (docs/architecture.md) names every module.
 """
 
 from __future__ import annotations
@@ -114,9 +114,9 @@ def test_no_module_over_400_lines():
     assert {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES} == {}
 
 
-def test_the_readme_maps_every_module():
-    readme = (PKG.parent / "README.md").read_text()
-    section = readme.split("## The package", 1)[1].split("\n## ", 1)[0]
+def test_the_package_map_names_every_module():
+    page = (PKG.parent / "docs" / "architecture.md").read_text()
+    section = page.split("## The package", 1)[1].split("\n## ", 1)[0]
     named = [m for m, p in MODULES.items() if m and p.name not in ("__init__.py", "__main__.py")]
     assert [m for m in named if f"`{m.rpartition('.')[2]}`" not in section and f"`fer_utils.{m}`" not in section] == []
 

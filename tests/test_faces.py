@@ -178,3 +178,22 @@ def test_missing_detector_is_one_line_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mtcnn", None)
     with pytest.raises(FerError, match="pip install mtcnn"):
         run_predict([tmp_path / "a.png"], model="anything")
+
+
+def test_evaluate_through_the_detector_scores_the_largest_face_and_counts_misses(tmp_path, fake_detector, model):
+    from fer_utils.apply import evaluate as ev
+    from fer_utils.data.datasets import CLASS_NAMES
+
+    root = tmp_path / "set"
+    for i, c in enumerate(CLASS_NAMES):
+        for split in ("train", "test"):
+            d = root / "class" / split / c
+            d.mkdir(parents=True)
+            boxes = [] if (split, i) == ("test", 3) else [(30 + 10 * i, 40), (200, 150)]
+            (d / f"{c}.png").write_bytes(_png(photo(boxes, seed=i)))
+    pred = ev.KerasPredictor.of(model, CLASS_NAMES, "m")
+    whole = ev.evaluate(pred, root)
+    found = ev.evaluate(pred, root, faces="detect")
+    assert whole["n"] == found["n"] == 7 and whole["no_face"] == 0 and found["no_face"] == 1
+    assert found["confusion_cols"][-1] == "(other)" and found["confusion"][3][-1] == 1  # the faceless Happiness image
+    assert "none in 1 image(s), counted wrong" in ev.format_evaluation(found)

@@ -219,20 +219,20 @@ def _publications():
 
 
 @pytest.mark.parametrize("name", _publications())
-def test_the_readme_quotes_the_published_tables_as_they_rebuild(name):
+def test_the_results_page_quotes_the_published_tables_as_they_rebuild(name):
     """Every line of `fer report --published published/<name> --markdown` (the tables and the
-    claims table) stands in the README: its real-data numbers are rebuilt, not typed."""
+    claims table) stands in docs/results.md: its real-data numbers are rebuilt, not typed."""
     from fer_utils import paths
 
-    readme = (paths.PROJECT_DIR / "README.md").read_text()
+    page = (paths.PROJECT_DIR / "docs" / "results.md").read_text()
     missing = [line for line in published.markdown(paths.PROJECT_DIR / "published" / name).splitlines()
-               if line.strip() and line not in readme]
-    assert not missing, f"README lacks {len(missing)} line(s) of published/{name}'s tables, e.g. {missing[0]!r}"
+               if line.strip() and line not in page]
+    assert not missing, f"docs/results.md lacks {len(missing)} line(s) of published/{name}'s tables, e.g. {missing[0]!r}"
 
 
 @pytest.mark.parametrize("name", _publications())
 def test_the_published_figure_is_drawn_from_the_published_numbers(name):
-    """published/<name>/tables.png exists, the README shows it, and the index says it was drawn
+    """published/<name>/tables.png exists, docs/results.md shows it, and the index says it was drawn
     from the folder's current numbers (redraw: fer report --published DIR --figure)."""
     from fer_utils import paths
 
@@ -241,7 +241,7 @@ def test_the_published_figure_is_drawn_from_the_published_numbers(name):
     assert (d / published.FIGURE).is_file() and index.get("figure", {}).get("file") == published.FIGURE
     assert index["figure"]["numbers"] == published.figure_digest(published_results(d)), \
         f"published/{name}/tables.png shows other numbers; redraw it: fer report --published published/{name} --figure"
-    assert f"(published/{name}/{published.FIGURE})" in (paths.PROJECT_DIR / "README.md").read_text()
+    assert f"(../published/{name}/{published.FIGURE})" in (paths.PROJECT_DIR / "docs" / "results.md").read_text()
 
 
 def test_the_project_has_a_publication_for_the_readme_to_quote():

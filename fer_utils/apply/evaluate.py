@@ -256,29 +256,69 @@ def map_predictions(pred_idx: np.ndarray, model_classes, data_classes) -> np.nda
     return np.asarray(lookup, np.int64)[np.asarray(pred_idx, np.int64)]
 
 
-def evaluate(model, data, *, tta=None, view_name: str = "as-is", batch_size: int = 256, verbose: bool = False) -> dict:
+def evaluate(model, data, *, tta=None, view_name: str = "as-is", batch_size: int = 256, verbose: bool = False,
+             faces: str = "whole") -> dict:
     """Evaluate ``model`` (path, ``fer-package`` or predictor) on the test split of ``data``,
-    seen as ``view_name`` (:data:`VIEWS`).
+    seen as ``view_name`` (:data:`VIEWS`). ``faces``: ``whole`` (each labelled image is the
+    face, as given), or ``auto``/``detect``: each image goes through the detect-and-align step of
+    ``fer predict`` (:mod:`fer_utils.apply.detect`), its largest face is scored, and an image in
+    which no face is found counts as wrong (``no_face`` says how many).
 
     Returns :func:`score`'s dict plus ``model``/``data`` descriptions, ``tta`` and ``per_face``
     (``names``, ``y_true``, ``y_pred`` in data class indices; :func:`compare` pairs on it).
     """
+    from fer_utils.apply.detect import check_mode, detector_installed
+    from fer_utils.data import datasets
+
+    if not isinstance(data, datasets.Dataset) and not Path(data).exists():  # before any model loads
+        raise DataError(f"{data}: no such file or folder; expected labelled faces (any RAF-DB layout, or <Class>/ folders)")
+    check_view(view_name)
+    if check_mode(faces) != "whole":
+        detector_installed()
     predictor = load_predictor(model)
-    check_view(view_name)  # before the faces are read
     x, y, classes, names, ds = load_faces(data, predictor.load_size, verbose=verbose)
+    found = np.ones(len(y), bool)
+    if faces != "whole":
+        x, found = detected_faces(ds, predictor.load_size, faces)
     probs = predict(predictor, view(x, view_name), tta=tta, batch_size=batch_size)
     y_pred = map_predictions(probs.argmax(1), predictor.class_names, classes)
+    y_pred[~found] = -1  # no face found: a wrong answer, column (other)
     result = score(y, y_pred, classes)
-    result.update(model=predictor.describe(), tta=tta, view=view_name, per_face={"names": names, "y_true": y.tolist(), "y_pred": y_pred.tolist()},
+    result.update(model=predictor.describe(), tta=tta, view=view_name, faces=faces, no_face=int((~found).sum()),
+                  per_face={"names": names, "y_true": y.tolist(), "y_pred": y_pred.tolist()},
                   data={"source": ds.source, "layout": ds.layout, "synthetic": bool(ds.synthetic), "split": "test",
                         "image_size": ds.image_size, "fingerprint": ds.fingerprint, "problems": list(ds.problems)})
     return result
 
 
-def compare(model_a, model_b, data, *, tta=None, view_name: str = "as-is", batch_size: int = 256) -> dict:
+def detected_faces(ds, side: int, faces: str) -> tuple[np.ndarray, np.ndarray]:
+    """The test images of ``ds`` read again from their files and put through the detector: the
+    largest face of each at ``side`` (blank where none is found) and a mask of those found."""
+    from fer_utils.apply.detect import NoFace, faces_of
+    from fer_utils.data.sources import Source
+    from fer_utils.progress import progress_bar
+
+    out = np.zeros((len(ds.names_test), side, side, 3), np.uint8)
+    found = np.zeros(len(ds.names_test), bool)
+    with Source(ds.source, what="labelled faces") as src:
+        bar = progress_bar(len(ds.names_test), "detect", True, mininterval=1.0)
+        for i, rel in enumerate(ds.names_test):
+            try:
+                fs = faces_of(src.read(rel), side, rel, faces)
+            except (NoFace, DataError, OSError):
+                fs = []
+            if fs:
+                out[i] = max(fs, key=lambda f: f.box[2] * f.box[3]).pixels
+                found[i] = True
+            bar.update(1)
+        bar.close()
+    return out, found
+
+
+def compare(model_a, model_b, data, *, tta=None, view_name: str = "as-is", batch_size: int = 256, faces: str = "whole") -> dict:
     """Both models on the same test faces, with McNemar's test on the faces they disagree on."""
-    a = evaluate(model_a, data, tta=tta, view_name=view_name, batch_size=batch_size)
-    b = evaluate(model_b, data, tta=tta, view_name=view_name, batch_size=batch_size)
+    a = evaluate(model_a, data, tta=tta, view_name=view_name, batch_size=batch_size, faces=faces)
+    b = evaluate(model_b, data, tta=tta, view_name=view_name, batch_size=batch_size, faces=faces)
     return pair(a, b)
 
 
@@ -311,7 +351,9 @@ def format_evaluation(r: dict) -> str:
     lines = [
         f"model: {m['model']} (input {'x'.join(map(str, m['input']))}, {m['parameters']:,} parameters)" + (f", TTA {r['tta']}" if r["tta"] else ""),
         f"data:  {d['source']} [{d['layout']} layout{', SYNTHETIC' if d['synthetic'] else ''}], test split, {r['n']} faces"
-        + (f", seen {r['view']}" if r.get("view", "as-is") != "as-is" else ""),
+        + (f", seen {r['view']}" if r.get("view", "as-is") != "as-is" else "")
+        + (f", faces found by the detector ({r['faces']}): none in {r['no_face']} image(s), counted wrong"
+           if r.get("faces", "whole") != "whole" else ""),
         f"accuracy            {r['accuracy']:.4f}  (95% CI {r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}; {r['correct']}/{r['n']})",
         f"mean class accuracy {r['mean_class_accuracy']:.4f}  (over the {len(r['classes_present'])} classes present)",
         "",

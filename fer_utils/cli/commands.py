@@ -100,7 +100,7 @@ def runs(args) -> int:
 def evaluate(args) -> int:
     from fer_utils.apply.evaluate import evaluate, format_evaluation, public
 
-    result = evaluate(args.model, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
+    result = evaluate(args.model, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size, faces=args.faces)
     print(json.dumps(public(result), indent=2) if args.json else format_evaluation(result))
     return 0
 
@@ -108,7 +108,8 @@ def evaluate(args) -> int:
 def compare(args) -> int:
     from fer_utils.apply.evaluate import compare, format_comparison, public
 
-    result = compare(args.model_a, args.model_b, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size)
+    result = compare(args.model_a, args.model_b, args.data, tta=args.tta, view_name=args.view, batch_size=args.batch_size,
+                     faces=args.faces)
     print(json.dumps(public(result), indent=2) if args.json else format_comparison(result))
     return 0
 

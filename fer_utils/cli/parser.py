@@ -97,6 +97,10 @@ def _scoring_options(p) -> None:
                         "(stand-ins for faces of other origins)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--faces", choices=("whole", "auto", "detect"), default="whole",
+                   help="whole: each labelled image is the face, as given (default); auto/detect: through fer predict's "
+                        "detect-and-align step, the largest face scored (no face found: wrong)")
+    p.add_argument("--detect-faces", dest="faces", action="store_const", const="detect", help="the same as --faces detect")
 
 
 def _study_options(p, plan: bool = True) -> None:
@@ -234,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where report.html, report.pdf and the executed notebook go (default: the project's results/)")
     rep.add_argument("--show-code", action="store_true", help="keep code cells in the HTML (default: hidden)")
     rep.add_argument("--markdown", action="store_true",
-                     help="with --published: print its tables and the claims table as markdown (the README's text) "
+                     help="with --published: print its tables and the claims table as markdown (what docs/results.md quotes) "
                           "and export nothing (default: off)")
     rep.add_argument("--figure", action="store_true",
                      help="with --published: redraw DIR/tables.png, the tables per seed, from DIR's numbers and "

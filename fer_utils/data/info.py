@@ -13,8 +13,7 @@ def _scan(source, split):
     """The layout scan, and the split it describes. With no ``split`` asked for, a training set
     (both splits) is tried first, then what ``fer evaluate`` reads (a test split, or a plain
     tree of class folders with no split at all), then a train split alone."""
-    from fer_utils.data.layouts import NoLayout
-    from fer_utils.errors import DataError
+    from fer_utils.errors import DataError, NoLayout
 
     if split is not None:
         return detect(source, split), split

@@ -2,7 +2,7 @@
 
 A scanner turns a :class:`~fer_utils.data.sources.Source` into a list of (split, file, class)
 entries, or raises :class:`DataError` naming the file, what was expected and the fix. Layouts
-(see ``../shared/data/README.md`` and the project README):
+(see ``../shared/data/README.md`` and docs/data.md):
 
 ``official``
     ``basic/EmoLabel/list_patition_label.txt`` ("train_00001.jpg 5" per line, labels 1..7) and
@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from fer_utils.errors import DataError
+from fer_utils.errors import DataError, NoLayout
 from fer_utils.data.classes import CLASS_ALIASES, CLASS_NAMES, RAF_ID_TO_NAME, canonical_class, raf_label  # noqa: F401  (re-exported)
 from fer_utils.data.sources import Source, is_image
 
@@ -48,7 +48,7 @@ LAYOUT_HELP = (
     "expected one of: (1) official RAF-DB 'basic/EmoLabel/list_patition_label.txt' with "
     "'basic/Image/aligned/'; (2) 'DATASET/{train,test}/{1..7}/' with 'train_labels.csv' and "
     "'test_labels.csv'; (3) the report's 'class/{train,test}/<ClassName>/' (e.g. "
-    "class/train/Happiness/). See the README section 'Where to put RAF-DB'"
+    "class/train/Happiness/). See docs/data.md"
 )
 
 
@@ -66,10 +66,6 @@ class Scan:
     entries: list[Entry]
     problems: list[str] = field(default_factory=list)
     synthetic: bool = False
-
-
-class NoLayout(DataError):
-    """No layout of any kind was recognised (not: a recognised layout with a fault in it)."""
 
 
 def detect(source: Source, split: str | None = None) -> Scan:

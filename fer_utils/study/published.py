@@ -14,7 +14,7 @@ results folder, restricted to numbers::
 
 No models, no images, no image file names: :func:`publish` refuses a metrics file that names an
 image. Because the layout is a results folder's, :func:`fer_utils.study.tables.load_results`
-reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints the README's
+reads it as is (``results_dir=published/<name>``); :func:`tables_markdown` prints what docs/results.md quotes
 real-data tables from it (``fer report --published DIR``). ``fer publish DEST`` calls :func:`publish`,
 with ``figure=True`` (it draws the figure into the same staged copy).
 """
@@ -302,7 +302,7 @@ def profile_of(published_dir) -> str:
 
 
 def tables_markdown(published_dir, profile: str | None = None) -> str:
-    """The real-data tables of a published folder as markdown (the README's format): one table
+    """The real-data tables of a published folder as markdown (docs/results.md's format): one table
     per manifest, mean ± std over seeds, the report's Val_accuracy beside ours, the picks, and
     where the runs were trained."""
     from fer_utils.study.claims import fmt_mean_std
@@ -340,7 +340,7 @@ def tables_markdown(published_dir, profile: str | None = None) -> str:
 
 def claims_markdown(published_dir, profile: str | None = None) -> str:
     """The report's claims checked on a published folder's tables (:func:`fer_utils.study.claims.claims`),
-    as the README's markdown table: our verdict beside the verdict on the report's own numbers.
+    as docs/results.md's markdown table: our verdict beside the verdict on the report's own numbers.
     A claim whose table is not published says "not testable here"."""
     from fer_utils.study.claims import claims
     from fer_utils.study.tables import load_results
@@ -356,5 +356,5 @@ def claims_markdown(published_dir, profile: str | None = None) -> str:
 
 
 def markdown(published_dir, profile: str | None = None) -> str:
-    """Everything the README quotes from a published folder: its tables, then the claims table."""
+    """Everything docs/results.md quotes from a published folder: its tables, then the claims table."""
     return tables_markdown(published_dir, profile) + "\n" + claims_markdown(published_dir, profile)

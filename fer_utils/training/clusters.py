@@ -119,7 +119,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
     from distributed import Client
 
     check_scheduler(address)
-    hint = "start one (dask scheduler, or the SLURM/Kubernetes recipe in the README) or drop --scheduler to train here"
+    hint = "start one (dask scheduler, or the SLURM/Kubernetes recipes in docs/scale.md) or drop --scheduler to train here"
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     if host and port.isdigit():  # a plain TCP probe answers 'refused' at once; Dask retries until its timeout
         try:
