@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 PROFILE ?= demo
 DATA    ?=
 SEEDS   ?=
@@ -16,7 +17,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast report experiments lab bench clean
+.PHONY: help venv dev test test-fast report experiments lab bench clean
 
 help: ## list the targets, one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,19 +25,26 @@ help: ## list the targets, one line each
 	@echo "  profiles:"
 	@$(if $(wildcard $(STAMP)),$(BIN)/python -m fer_utils.study.profiles,echo "    (make venv first to list them: demo, smoke, tenth, full, beyond, beyond-smoke)")
 
+# Users get what the study needs; `make test` adds the developers' extras (pyproject's `dev`).
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
-venv: $(STAMP) ## make the virtual environment .venv (only when pyproject.toml changed)
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
 
-test: $(STAMP) ## run the whole test suite (slow tests included: training, notebooks)
+venv: $(STAMP) ## make the virtual environment .venv for users (only when pyproject.toml changed)
+
+dev: $(DEV_STAMP) ## add the developers' extras to .venv (tests, JAX, exporters, cluster clients)
+
+test: $(DEV_STAMP) ## run the whole test suite (slow tests included: training, notebooks)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the inner loop: every test not marked slow (about a minute)
+test-fast: $(DEV_STAMP) ## the inner loop: every test not marked slow (about a minute)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 report: $(STAMP) ## data -> experiments -> sorting -> report (results/report.html, .pdf)

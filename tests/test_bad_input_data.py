@@ -376,6 +376,21 @@ def test_organize_empty_folder(tmp_path, capsys, model_path):  # unclear (was "0
     assert not (tmp_path / "out").exists()
 
 
+def test_organize_names_zip_members_that_leave_the_zip(tmp_path, capsys, model_path):  # silently dropped before
+    z = tmp_path / "slip.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("ok.png", png(1))
+        for bad in ("../evil.png", "/abs.png", "a/../../up.png"):
+            zf.writestr(bad, png(2))
+    code, out, err = organize(capsys, z, tmp_path / "out", model_path)
+    assert code == 0 and "Traceback" not in err
+    rows = (tmp_path / "out" / "errors.csv").read_text().splitlines()[1:]
+    assert sorted(r.split(",")[0] for r in rows) == ["../evil.png", "/abs.png", "a/../../up.png"]
+    assert all("leaves the zip's folder" in r for r in rows)
+    assert not (tmp_path / "evil.png").exists() and not (tmp_path / "up.png").exists()
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png") if "_sheets" not in p.parts) == ["ok.png"]
+
+
 def test_organize_zip_of_zips(tmp_path, capsys, model_path):  # unclear (was "0 sorted" exit 0)
     faces(tmp_path / "f")
     inner = io.BytesIO()

@@ -36,7 +36,7 @@ def _commands(parser=None, prefix=()):
 def test_the_command_list_is_read_from_the_parser():
     names = {" ".join(c) for c in _commands()}
     assert {"", "data info", "model summary", "train", "run", "tables", "report", "publish", "organize",
-            "evaluate", "compare", "runs", "synth"} <= names
+            "evaluate", "compare", "runs", "synth", "predict", "ship", "export"} <= names
 
 
 @pytest.mark.parametrize("cmd", _commands(), ids=lambda c: " ".join(c) or "fer")
@@ -157,6 +157,12 @@ FAST_FAILURES = [
     ("tables", "--profile", "tenth", "--data", "{x}/nope"),
     ("report", "--published", "{x}/nope"),
     ("data", "info", "{x}/nope"),
+    ("predict", "{x}/nope.png"),
+    ("evaluate", "shipped", "{x}/nope"),
+    ("organize", "{x}/nope", "{x}/out"),
+    ("export", "shipped", "--format", "onnx", "--out", "{x}/no/m.onnx"),
+    ("export", "shipped", "--format", "onnx", "--out", "{x}/m.tflite"),
+    ("ship", "some-run", "--test", "RAF-DB test={x}/nope.zip"),
 ]
 
 

@@ -45,6 +45,16 @@ def ignored_path(rel: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1] in ("Thumbs.db", "desktop.ini")
 
 
+def unsafe_member(name: str) -> bool:
+    """A zip member whose path is absolute or climbs out with '..' (a "zip slip" path).
+
+    >>> unsafe_member("../x.png"), unsafe_member("/x.png"), unsafe_member("a/../../x.png"), unsafe_member("C:/x.png"), unsafe_member("a/x.png")
+    (True, True, True, True, False)
+    """
+    n = name.replace("\\", "/")
+    return n.startswith("/") or (len(n) > 1 and n[1] == ":") or ".." in n.split("/")
+
+
 def is_image(rel: str) -> bool:
     """True when the name ends in an image suffix (:data:`IMAGE_SUFFIXES`, any case)."""
     return rel.lower().endswith(IMAGE_SUFFIXES)
@@ -68,7 +78,8 @@ class Source:
     duplicates : dict
         Zip paths held by more than one entry -> number of entries.
     problems : list of (str, str)
-        (folder/, reason) for folders that could not be listed.
+        (folder/, reason) for folders that could not be listed; (member, reason) for zip members
+        whose path leaves the zip's folder (never read).
     """
 
     def __init__(self, path, *, exclude=None, what: str = "a data set"):
@@ -89,7 +100,10 @@ class Source:
                 ) from None
             counts = Counter(names)
             self.duplicates = {n: k for n, k in counts.items() if k > 1 and not ignored_path(n)}
-            names = list(counts)
+            for n in sorted(n for n in counts if unsafe_member(n)):  # never read: named, not silently dropped
+                self.problems.append((n, "a path that leaves the zip's folder (absolute, or with '..'); not read. Rebuild "
+                                         "the zip with relative paths"))
+            names = [n for n in counts if not unsafe_member(n)]
         else:
             names = self._walk(exclude)
         self.files = sorted(n for n in names if not ignored_path(n))
