@@ -196,4 +196,7 @@ def test_evaluate_through_the_detector_scores_the_largest_face_and_counts_misses
     found = ev.evaluate(pred, root, faces="detect")
     assert whole["n"] == found["n"] == 7 and whole["no_face"] == 0 and found["no_face"] == 1
     assert found["confusion_cols"][-1] == "(other)" and found["confusion"][3][-1] == 1  # the faceless Happiness image
-    assert "none in 1 image(s), counted wrong" in ev.format_evaluation(found)
+    text = ev.format_evaluation(found)
+    assert "none in 1 image(s), counted wrong" in text
+    header = ev.confusion_text(found).splitlines()[0].split()
+    assert header == [*CLASS_NAMES, "(other)"]  # every class name whole, none cut to fit

@@ -368,10 +368,13 @@ def format_evaluation(r: dict) -> str:
 
 
 def confusion_text(r: dict) -> str:
-    cols = [c[:6] for c in r["confusion_cols"]]
-    rows = [" " * 12 + "".join(f"{c:>8}" for c in cols)]
+    """The confusion matrix as text, every column as wide as its class name (none cut short)."""
+    cols = list(r["confusion_cols"])
+    width = [max(len(c), *(len(str(row[j])) for row in r["confusion"])) + 2 for j, c in enumerate(cols)]
+    first = max(12, *(len(n) + 2 for n in r["confusion_rows"]))
+    rows = [" " * first + "".join(f"{c:>{w}}" for c, w in zip(cols, width))]
     for name, row in zip(r["confusion_rows"], r["confusion"]):
-        rows.append(f"{name:<12}" + "".join(f"{v:>8}" for v in row))
+        rows.append(f"{name:<{first}}" + "".join(f"{v:>{w}}" for v, w in zip(row, width)))
     return "\n".join(rows)
 
 

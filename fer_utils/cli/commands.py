@@ -133,8 +133,11 @@ def train_config(args):
     model, fields = preset(args.preset) if args.preset else (args.model, {})
     if model != "report_cnn" and (args.depth is not None or args.no_augment):
         raise FerError(f"--depth/--no-augment: options of the report's CNN, not of model {model!r}; leave them out")
+    if getattr(args, "mix", None) and len(args.data) < 2:
+        raise FerError("--mix: how several data sets share an epoch; give two or more --data, or leave it out")
     given = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "image_size": args.image_size,
-             "selection": args.selection, "depth": args.depth, "augment": False if args.no_augment else None}
+             "selection": args.selection, "depth": args.depth, "augment": False if args.no_augment else None,
+             "mix": getattr(args, "mix", None)}
     fields.update({k: v for k, v in given.items() if v is not None})
     epochs = args.epochs
     if model != "report_cnn" and epochs is not None:
@@ -146,7 +149,7 @@ def train_config(args):
 
 def train(args) -> int:
     from fer_utils.atomic import check_writable
-    from fer_utils.data import datasets
+    from fer_utils.data.mixture import load_many
     from fer_utils.models.registry import load_model, save_model
     from fer_utils.training.store import RunStore
     from fer_utils.training.trainer import print_final, target_epochs
@@ -155,7 +158,10 @@ def train(args) -> int:
     cfg, epochs = train_config(args)
     if args.save:
         check_writable(args.save, suffix=".keras", what="--save")
-    ds = datasets.load(args.data, image_size=cfg.image_size)
+    for path in args.data:  # every path before the first one loads
+        if not Path(path).exists():
+            raise FerError(f"--data {path}: no such file or folder; expected a data set folder or .zip")
+    ds = load_many(args.data, image_size=cfg.image_size)
     cfg = cfg.replace(data=ds.fingerprint)
     epochs = target_epochs(cfg, epochs)
     run = RunStore().ensure(cfg, epochs, ds, keep_epochs=(epochs,), run_dir=args.run_dir, jit_epochs=args.jit_epochs)

@@ -180,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the report's CNN; the beyond profile's recipe for resnet (64 px, batch 128, 60 epochs, "
                                     "selected on a held-out 10%% of train).",
                         formatter_class=_Help)
-    tr.add_argument("--data", required=True, help="data set folder or .zip (any RAF-DB layout, or a synthetic set)")
+    tr.add_argument("--data", required=True, action="append", metavar="PATH",
+                    help="data set folder or .zip (any RAF-DB layout, FER2013's class folders, a synthetic set); give it "
+                         "again to train on several at once (fer_utils.data.mixture)")
+    tr.add_argument("--mix", choices=("proportional", "equal"), default=None,
+                    help="several --data: every face once per epoch (proportional, the default) or an equal share of "
+                         "each set per epoch (equal)")
     tr.add_argument("--model", choices=names(), default="report_cnn", help="which model (fer_utils.models.registry)")
     tr.add_argument("--preset", choices=list(PRESETS), default=None,
                     help="a ready-made configuration instead of --model (e.g. resnet-smoke: tiny, for a check)")

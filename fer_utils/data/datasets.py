@@ -189,6 +189,10 @@ class Dataset:
     load_seconds: float = 0.0
     from_cache: bool = False
     splits: tuple[str, ...] = SPLITS
+    #: A mixture of several sets (:mod:`fer_utils.data.mixture`): each face's set, and the sets' names.
+    source_train: np.ndarray | None = None
+    source_test: np.ndarray | None = None
+    source_names: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:

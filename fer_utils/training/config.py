@@ -25,7 +25,7 @@ from fer_utils.models.registry import family
 
 SELECTIONS = ("test", "holdout")
 #: The shared fields (everything else is the model's recipe).
-SHARED = ("data", "model", "lr", "batch_size", "seed", "image_size", "selection", "val_fraction", "numerics")
+SHARED = ("data", "model", "lr", "batch_size", "seed", "image_size", "selection", "val_fraction", "numerics", "mix")
 
 
 def from_dict(cls, d: dict):
@@ -53,6 +53,9 @@ class RunConfig:
     #: and the loss from logits (the same study on TensorFlow and JAX). Runs written before it
     #: (no such key in their config.json) read as 1 and are never resumed by today's code.
     numerics: int = 2
+    #: How the sets of a mixture share an epoch (fer_utils.data.mixture.MIXES); "proportional",
+    #: the default and what one set does, is left out of config.json, so no run id changes.
+    mix: str = "proportional"
     recipe: object = None  # the model's own fields (its family's dataclass)
 
     def __init__(self, data: str, model: str = "report_cnn", *, recipe=None, **fields):
@@ -85,6 +88,9 @@ class RunConfig:
             raise ConfigError(f"batch_size {self.batch_size!r}: expected a positive integer")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction {self.val_fraction!r}: expected a number in (0, 1)")
+        from fer_utils.data.mixture import check_mix
+
+        check_mix(self.mix)
         self.recipe.check(self)
 
     def __getattr__(self, name):
@@ -99,6 +105,8 @@ class RunConfig:
         d.update(self.recipe.to_dict())
         if self.selection == "test":
             d.pop("val_fraction")  # irrelevant, so it must not split run ids
+        if d["mix"] == "proportional":
+            d.pop("mix")  # what every run before mixtures did: their run ids stay
         return d
 
     @property

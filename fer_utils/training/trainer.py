@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_utils.data.datasets import Dataset, stratified_split
+from fer_utils.data.mixture import epoch_order
 from fer_utils.errors import ConfigError, RunStoreError
 from fer_utils.training import rundir
 from fer_utils.training.config import RunConfig
@@ -74,8 +75,25 @@ def split_for(cfg: RunConfig, data: Dataset):
     """
     if cfg.selection == "test":
         return data.x_train, data.y_train, data.x_test, data.y_test, data.x_test, data.y_test
-    keep, held = stratified_split(data.y_train, cfg.val_fraction, cfg.seed)
+    keep, held = holdout_split(cfg, data)
     return (data.x_train[keep], data.y_train[keep], data.x_train[held], data.y_train[held], data.x_test, data.y_test)
+
+
+def holdout_split(cfg: RunConfig, data: Dataset):
+    """(keep, held) indices into the train split: a stratified, seeded ``val_fraction`` of EACH
+    set's train split and class (one set: of each class, as always)."""
+    from fer_utils.data.mixture import sources_of
+
+    key = sources_of(data, "train") * data.num_classes + data.y_train
+    return stratified_split(key, cfg.val_fraction, cfg.seed)
+
+
+def train_sources(cfg: RunConfig, data: Dataset) -> np.ndarray:
+    """Each training face's set, in :func:`split_for`'s order (after the holdout is taken out)."""
+    from fer_utils.data.mixture import sources_of
+
+    src = sources_of(data, "train")
+    return src if cfg.selection == "test" else src[holdout_split(cfg, data)[0]]
 
 
 def target_epochs(cfg: RunConfig, epochs=None) -> int:
@@ -156,6 +174,7 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
 
     split = split_for(cfg, data)
     x_tr, y_tr, x_val, y_val = split[:4]
+    src_tr = train_sources(cfg, data)
     k = data.num_classes
     backend.make_deterministic()
     weights = recipe.class_weights(y_tr, k, cfg)
@@ -183,7 +202,7 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
         t0 = time.perf_counter()
         es = epoch_seed(cfg.seed, epoch, recipe.salt)
         reseed(model, es)
-        order = np.random.default_rng(es).permutation(len(y_tr))[: None if max_batches is None else max_batches * cfg.batch_size]
+        order = epoch_order(src_tr, cfg.mix, np.random.default_rng(es))[: None if max_batches is None else max_batches * cfg.batch_size]
         if dev is not None:  # one jitted call on the device, the same batches and draws
             logs = dev.epoch(order, recipe.draws(math.ceil(len(order) / cfg.batch_size), cfg, es))
             val = model.evaluate(val_data, verbose=0, return_dict=True)
@@ -224,9 +243,11 @@ def _record(run_dir, metrics, rows, epoch, model, split, data, cfg, recipe, scor
         where["epochs_on"] = "device: one jitted call per epoch (fer_utils.training.device)"
     ev = {"final_row": final_row(rows[epoch - 1]), **recipe.score(model, split, data.class_names, cfg, score_test),
           "trained_with": where}
+    if data.source_names:  # a mixture: each set's test faces scored apart, and its held-out faces
+        ev.update(by_source(model, cfg, data, score_test))
     metrics["evaluations"][str(epoch)] = ev
     metrics["run_id"], metrics["model"] = cfg.run_id, cfg.model
-    metrics["data_source"] = Path(str(data.source)).name
+    metrics["data_source"] = " + ".join(data.source_names) if data.source_names else Path(str(data.source)).name
     if data.synthetic:  # what a model that sorts says of itself (fer_utils.apply.choose)
         metrics["data_synthetic"] = True
     if recipe.records_cost:
@@ -238,6 +259,28 @@ def _record(run_dir, metrics, rows, epoch, model, split, data, cfg, recipe, scor
                            "train_seconds": train_seconds, "images_per_epoch": int(per_epoch),
                            "images_per_second": per_epoch * epoch / max(train_seconds, 1e-9)}
     rundir.write_metrics(run_dir, metrics)
+
+
+def by_source(model, cfg: RunConfig, data: Dataset, score_test: bool) -> dict:
+    """The scores of a mixture's model on each set's held-out faces and (``score_test``) test faces."""
+    from fer_utils.data.mixture import sources_of
+    from fer_utils.training.scoring import scores
+
+    out = {"holdout_by_source": {}, "test_by_source": {}}
+    if cfg.selection == "holdout":
+        held = holdout_split(cfg, data)[1]
+        src = sources_of(data, "train")[held]
+        for i, name in enumerate(data.source_names):
+            m = src == i
+            if m.any():
+                out["holdout_by_source"][name] = scores(model, data.x_train[held][m], data.y_train[held][m], data.class_names)
+    if score_test:
+        src = sources_of(data, "test")
+        for i, name in enumerate(data.source_names):
+            m = src == i
+            if m.any():
+                out["test_by_source"][name] = scores(model, data.x_test[m], data.y_test[m], data.class_names)
+    return {k: v for k, v in out.items() if v}
 
 
 def print_final(final: dict, file=None) -> None:

@@ -1,0 +1,98 @@
+"""Training on several data sets at once (fer_utils.data.mixture): faces tagged by set, a holdout
+from each set, the epoch's mix, each set's test faces scored apart; one set is unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_official_layout, write_report_layout
+from fer_utils.data import datasets
+from fer_utils.data.mixture import combine, epoch_order, load_many, sources_of
+from fer_utils.errors import ConfigError, FerError
+from fer_utils.training.config import RunConfig
+
+
+@pytest.fixture
+def two_sets(tmp_path):
+    a = write_report_layout(tmp_path / "a", per_class=(6, 2), seed=1)
+    b = write_official_layout(tmp_path / "b", per_class=(4, 3), seed=2)
+    return a, b
+
+
+def test_combine_tags_every_face_with_its_set(two_sets):
+    a, b = two_sets
+    da, db = (datasets.load(p, image_size=24, verbose=False) for p in (a, b))
+    mix = load_many([a, b], image_size=24, verbose=False)
+    assert len(mix.y_train) == len(da.y_train) + len(db.y_train) and len(mix.y_test) == len(da.y_test) + len(db.y_test)
+    assert sources_of(mix, "train").tolist() == [0] * len(da.y_train) + [1] * len(db.y_train)
+    assert sources_of(mix, "test").tolist() == [0] * len(da.y_test) + [1] * len(db.y_test)
+    assert np.array_equal(mix.x_train[: len(da.y_train)], da.x_train) and np.array_equal(mix.y_test[len(da.y_test):], db.y_test)
+    assert mix.source_names == ("a", "b") and mix.fingerprint not in (da.fingerprint, db.fingerprint)
+    assert load_many([a, b], image_size=24, verbose=False).fingerprint == mix.fingerprint  # stable
+    assert load_many([b, a], image_size=24, verbose=False).fingerprint != mix.fingerprint  # the order is part of it
+    assert load_many([a], image_size=24, verbose=False).fingerprint == da.fingerprint and not da.source_names
+
+
+def test_a_train_only_set_and_a_plain_class_tree_train(tmp_path, two_sets):
+    import shutil
+
+    a, _ = two_sets
+    plain = tmp_path / "plain"
+    shutil.copytree(a / "class" / "train", plain)  # <Class>/ folders, no splits
+    mix = load_many([a, plain], image_size=24, verbose=False)
+    n_a = len(datasets.load(a, image_size=24, verbose=False).y_train)
+    assert len(mix.y_train) == 2 * n_a and int((sources_of(mix, "test") == 1).sum()) == 0
+    with pytest.raises(FerError, match="different sizes"):
+        combine([datasets.load(a, image_size=24, verbose=False), datasets.load(a, image_size=16, verbose=False)])
+
+
+def test_one_set_keeps_its_run_ids_and_a_mix_is_part_of_the_config():
+    cfg = RunConfig(data="f" * 64, model="resnet")
+    assert "mix" not in cfg.to_dict()
+    eq = cfg.replace(mix="equal")
+    assert eq.to_dict()["mix"] == "equal" and eq.run_id != cfg.run_id
+    assert RunConfig.from_dict(json.loads(json.dumps(eq.to_dict()))) == eq
+    with pytest.raises(ConfigError, match="mix 'half'"):
+        cfg.replace(mix="half")
+
+
+def test_the_holdout_comes_from_each_set_and_class(two_sets):
+    from fer_utils.training.trainer import holdout_split
+
+    mix = load_many(list(two_sets), image_size=24, verbose=False)
+    cfg = RunConfig(data=mix.fingerprint, model="resnet", selection="holdout", val_fraction=0.25)
+    _, held = holdout_split(cfg, mix)
+    src, y = sources_of(mix, "train")[held], mix.y_train[held]
+    for s in (0, 1):
+        assert sorted(set(y[src == s].tolist())) == list(range(7))  # every class of every set held out
+
+
+def test_an_equal_mix_gives_each_set_the_same_share():
+    rng = np.random.default_rng(0)
+    src = np.array([0] * 90 + [1] * 10)
+    o = epoch_order(src, "equal", rng)
+    assert len(o) == 100 and int((src[o] == 1).sum()) == 50 and int((src[o] == 0).sum()) == 50
+    assert len(set(o[src[o] == 0].tolist())) == 50  # drawn without replacement where the set has enough
+    p = epoch_order(src, "proportional", np.random.default_rng(3))
+    assert np.array_equal(p, np.random.default_rng(3).permutation(100))  # what one set always did
+
+
+@pytest.mark.slow
+def test_a_mixture_trains_and_scores_each_set_apart(two_sets, capsys):
+    from fer_utils.cli import main
+    from fer_utils.training.store import RunStore
+
+    a, b = two_sets
+    rc = main(["train", "--preset", "resnet-smoke", "--data", str(a), "--data", str(b), "--mix", "equal"])
+    assert rc == 0, capsys.readouterr().err
+    (run,) = RunStore().runs()
+    assert run.config.mix == "equal"
+    ev = run.evaluation(run.epochs_done)
+    assert set(ev["test_by_source"]) == {"a", "b"} and set(ev["holdout_by_source"]) == {"a", "b"}
+    n_test = len(load_many([a, b], image_size=32, verbose=False).y_test)
+    assert sum(v["n"] for v in ev["test_by_source"].values()) == ev["test"]["n"] == n_test
+    assert main(["train", "--preset", "resnet-smoke", "--data", str(a), "--mix", "equal"]) == 2
+    assert "--mix" in capsys.readouterr().err
