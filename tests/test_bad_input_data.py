@@ -391,6 +391,28 @@ def test_organize_names_zip_members_that_leave_the_zip(tmp_path, capsys, model_p
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.png") if "_sheets" not in p.parts) == ["ok.png"]
 
 
+def test_file_names_that_are_not_utf8_are_named_not_crashed_on(tmp_path, capsys, model_path):  # traceback before
+    import os
+
+    src = faces(tmp_path / "in", n=2)
+    bad = os.fsencode(src) + b"/bad\xff\xfe.png"
+    with open(bad, "wb") as f:
+        f.write(png(3))
+    code, out, err = organize(capsys, src, tmp_path / "out", model_path)
+    assert code == 0 and "Traceback" not in err
+    rows = (tmp_path / "out" / "errors.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("bad\\xff\\xfe.png,") and "not valid UTF-8" in rows[0]
+    assert len((tmp_path / "out" / "predictions.csv").read_text().splitlines()) == 3  # the two others sorted
+    # the loader behind evaluate leaves it out and says so
+    ds = write_report_layout(tmp_path / "ds", per_class=(2, 1))
+    with open(os.fsencode(ds / "class" / "test" / "Fear") + b"/x\xff.png", "wb") as f:
+        f.write(png(4))
+    from fer_utils.data import datasets
+
+    loaded = datasets.load(ds, image_size=16, verbose=False, cache=False)
+    assert len(loaded.y_test) == 7 and any("not valid UTF-8" in p for p in loaded.problems)
+
+
 def test_organize_zip_of_zips(tmp_path, capsys, model_path):  # unclear (was "0 sorted" exit 0)
     faces(tmp_path / "f")
     inner = io.BytesIO()

@@ -1,8 +1,7 @@
 """Where the labelled faces are: the three RAF-DB layouts, and a plain tree of class folders.
 
 A scanner turns a :class:`~fer_utils.data.sources.Source` into a list of (split, file, class)
-entries, or raises :class:`DataError` naming the file, what was expected and the fix. Layouts
-(see ``../shared/data/README.md`` and docs/data.md):
+entries, or raises :class:`DataError` naming the file, what was expected and the fix (docs/data.md):
 
 ``official``
     ``basic/EmoLabel/list_patition_label.txt`` ("train_00001.jpg 5" per line, labels 1..7) and
@@ -122,6 +121,8 @@ def _parent(rel: str) -> str:
 
 
 def _mark_synthetic(source: Source, scan: Scan) -> Scan:
+    """The scan, the source's own problems first (unlisted folders, unreadable names), marked synthetic or not."""
+    scan.problems = [f"{rel}: {why}" for rel, why in source.problems] + scan.problems
     base = scan.base
     candidates = {base + SYNTHETIC_MARKER, (_parent(base.rstrip("/")) if base else "") + SYNTHETIC_MARKER}
     scan.synthetic = any(c in source.files for c in candidates)

@@ -45,6 +45,24 @@ def ignored_path(rel: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1] in ("Thumbs.db", "desktop.ini")
 
 
+def utf8_name(name: str) -> bool:
+    """Can ``name`` (as the OS gave it, undecodable bytes as surrogates) be written as UTF-8?"""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def shown_name(name: str) -> str:
+    r"""``name`` with its undecodable bytes written as ``\xNN`` (what errors.csv can hold).
+
+    >>> shown_name("bad\udcff.png")
+    'bad\\xff.png'
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def unsafe_member(name: str) -> bool:
     """A zip member whose path is absolute or climbs out with '..' (a "zip slip" path).
 
@@ -79,7 +97,8 @@ class Source:
         Zip paths held by more than one entry -> number of entries.
     problems : list of (str, str)
         (folder/, reason) for folders that could not be listed; (member, reason) for zip members
-        whose path leaves the zip's folder (never read).
+        whose path leaves the zip's folder, and (escaped name, reason) for file names that are not
+        valid UTF-8 (neither is ever read).
     """
 
     def __init__(self, path, *, exclude=None, what: str = "a data set"):
@@ -105,7 +124,13 @@ class Source:
                                          "the zip with relative paths"))
             names = [n for n in counts if not unsafe_member(n)]
         else:
-            names = self._walk(exclude)
+            names = []
+            for n in self._walk(exclude):
+                if utf8_name(n):
+                    names.append(n)
+                else:  # a name the file system holds but no text file can: named (escaped), never read
+                    self.problems.append((shown_name(n), "a file name that is not valid UTF-8; not read. Rename the "
+                                                         "file (e.g. convmv -f latin1 -t utf8) and run again"))
         self.files = sorted(n for n in names if not ignored_path(n))
 
     def _walk(self, exclude) -> list[str]:
