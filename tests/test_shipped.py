@@ -53,10 +53,13 @@ def test_ship_writes_weights_and_a_card_every_number_of_which_is_measured(tmp_pa
 
     run, ds_path = smoke_run
     dest = tmp_path / "weights"
-    card = ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    card = ship_run(run.id, [("toy test", ds_path), ("a second set", ds_path)], dest=dest)
     assert sorted(p.name for p in dest.iterdir()) == sorted([shipped.WEIGHTS, shipped.CARD, shipped.CARD_MD])
     assert json.loads((dest / shipped.CARD).read_text()) == json.loads(json.dumps(card))
-    assert (dest / shipped.CARD_MD).read_text() == render_card(card)
+    assert (dest / shipped.CARD_MD).read_text() == render_card(card) == render_card(shipped.read_card(dest))
+    text = (dest / shipped.CARD_MD).read_text()
+    assert text.index("| toy test") < text.index("| a second set")  # in the order given, the training data's first
+    assert shipped.choice(dest)["test_set"] == "toy test"
     p = card["holdout"]["precision"]
     assert card["weights"]["dtype"] == ("float16" if abs(p["float16_accuracy"] - p["float32_accuracy"]) <= FP16_TOLERANCE else "float32")
     # the shipped file gives the trained model's answers (float16 rounding aside) and the card's numbers

@@ -113,7 +113,7 @@ def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb",
                          "command": f"fer train --model {cfg.model} --data {Path(str(train.source)).name} --epochs {epochs}"
                                     + (f" --seed {cfg.seed}" if cfg.seed else "")},
             "ship_command": "fer ship " + run_id + "".join(f" --test '{n}={Path(p).name}'" for n, p in tests),
-            "terms": TERMS, "tests": {}}
+            "terms": TERMS, "tests": {}, "test_order": [n for n, _ in tests]}
     with staged_folder(dest) as stage:
         for old in stage.iterdir():
             old.unlink()
@@ -140,9 +140,15 @@ def _set_name(test_name: str) -> str:
     return " ".join(words[:-1]) if len(words) > 1 and words[-1].lower() == "test" else test_name
 
 
+def ordered_tests(card: dict) -> list[tuple[str, dict]]:
+    """The card's test sets in the order they were given (the training data's own first)."""
+    order = card.get("test_order") or sorted(card["tests"])
+    return [(n, card["tests"][n]) for n in order if n in card["tests"]]
+
+
 def summary_line(card: dict) -> str:
     tests = "; ".join(f"{n} {t['accuracy']:.4f} ({t['ci95'][0]:.4f}-{t['ci95'][1]:.4f}, n={t['n']})"
-                      for n, t in card["tests"].items())
+                      for n, t in ordered_tests(card))
     w = card["weights"]
     return (f"shipped {card['name']} (run {card['run_id']}): {w['dtype']} weights, {w['bytes'] / 2**20:.2f} MiB; "
             f"holdout {card['holdout']['accuracy']:.4f}; {tests}")
@@ -207,17 +213,18 @@ def render_card(card: dict) -> str:
         "| test set | faces | accuracy (95% interval) | mean class accuracy |",
         "|---|---:|---|---:|",
     ]
-    for name, r in card["tests"].items():
+    for name, r in ordered_tests(card):
         lines.append(f"| {name} (`{r['source']}`) | {r['n']:,} | {_pct(r['accuracy'])} ({_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}) "
                      f"| {_pct(r['mean_class_accuracy'])} |")
     lines += ["", f"Holdout accuracy (what selected it): {_pct(card['holdout']['accuracy'])} of {card['holdout']['n']} faces.", ""]
-    for name, r in card["tests"].items():
+    for name, r in ordered_tests(card):
         cols = r["confusion_cols"]
         lines += [f"### {name}: per class and confusion (rows: true class)", "",
                   "| true \\ predicted | " + " | ".join(cols) + " | accuracy |", "|---|" + "---:|" * (len(cols) + 1)]
         for c, row in zip(r["confusion_rows"], r["confusion"]):
             lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + f" | {_pct(r['per_class_accuracy'].get(c))} |")
-        weakest = sorted(r["per_class_accuracy"], key=lambda c: r["per_class_accuracy"][c])[:2]
+        rank = {c: i for i, c in enumerate(card["class_names"])}
+        weakest = sorted(r["per_class_accuracy"], key=lambda c: (r["per_class_accuracy"][c], rank.get(c, 99)))[:2]
         lines += ["", "Weakest classes: " + ", ".join(f"{c} {_pct(r['per_class_accuracy'][c])}" for c in weakest) + ".", ""]
     lines += [
         "## Known weaknesses",

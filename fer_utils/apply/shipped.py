@@ -123,7 +123,8 @@ def choice(where=None) -> dict:
     f = folder(where)
     card = read_card(f)
     tests = card.get("tests") or {}
-    first = next(iter(tests.items()), (None, {}))
+    order = [n for n in (card.get("test_order") or sorted(tests)) if n in tests]
+    first = (order[0], tests[order[0]]) if order else (None, {})
     test = first[1] or {}
     trained = card.get("trained_on") or {}
     return {"name": f"the shipped model ({card.get('name', 'shipped')}, trained on {trained.get('name', '?')})",

@@ -69,8 +69,14 @@ def quiet() -> None:
         absl_logging.set_verbosity(absl_logging.ERROR)
     except ImportError:  # pragma: no cover - absl comes with TensorFlow and JAX
         pass
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0") and "tensorflow" not in sys.modules:
-        _silence_stderr_during_import("tensorflow")
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0"):
+        import logging
+
+        # TensorFlow's Python logger: its "triggered tf.function retracing" notes are about Keras's
+        # own predict/train functions, nothing a user can act on (errors still show)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        if "tensorflow" not in sys.modules:
+            _silence_stderr_during_import("tensorflow")
     configure_performance()
 
 
