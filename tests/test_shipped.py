@@ -4,7 +4,6 @@ against the shipped file, it loads offline, it exports to ONNX and TFLite with t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -130,7 +130,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     points ``src`` onto ``dst`` in the least-squares sense (Umeyama's solution).
 
     >>> m = similarity(np.array([[0., 0], [1, 0], [0, 1]]), np.array([[1., 1], [3, 1], [1, 3]]))
-    >>> np.round(m, 6).tolist()
+    >>> (np.round(m, 6) + 0.0).tolist()
     [[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]
     """
     mu_s, mu_d = src.mean(0), dst.mean(0)
