@@ -75,10 +75,7 @@ def _short(source) -> str:
     from pathlib import Path
 
     name = Path(str(source)).name
-    for suffix in (".zip",):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name
+    return name[:-4] if name.lower().endswith(".zip") else name
 
 
 def load_many(paths, image_size: int, **kwargs):

@@ -32,28 +32,36 @@ def _final_candidate(profile: str, results_dir=None) -> dict | None:
             "test_accuracy": test.get("accuracy"), "test_ci95": test.get("ci95"), "n_test": test.get("n")}
 
 
-def candidates(profile: str = "demo", results_dir=None) -> list[dict]:
-    """The study's final model of ``profile`` (when trained) and every finished beyond run on
-    the same data (all beyond runs when there is no final model)."""
+def _run_candidates(results_dir, data) -> list[dict]:
+    """Every finished beyond run (on the data fingerprint ``data``, or any when None) whose model
+    is there, as a candidate of :func:`~fer_utils.apply.choose.pick`."""
     out = []
-    final = _final_candidate(profile, results_dir)
-    if final:
-        out.append(final)
-    for r in finished_runs(results_dir, data=final["data"] if final else None):
+    for r in finished_runs(results_dir, data=data):
         if not Path(r["model_path"]).exists():
             continue
         test = r["test"] or {}
         out.append({"name": f"the beyond model (run {r['run_id']})", "kind": "beyond", "path": r["model_path"],
                     "data": r["data"], "holdout_accuracy": (r["holdout"] or {}).get("accuracy"),
                     "test_accuracy": test.get("accuracy"), "test_ci95": test.get("ci95"), "n_test": test.get("n")})
-    for c in out:  # the choice compares these numbers: a damaged metrics.json is named, not a TypeError
+    return out
+
+
+def _checked(found: list[dict]) -> list[dict]:
+    for c in found:  # the choice compares these numbers: a damaged metrics.json is named, not a TypeError
         for key in ("holdout_accuracy", "test_accuracy"):
             v = c[key]
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
                 where = Path(c["path"]).parent / "metrics.json"
                 raise FerError(f"{where}: the {key.replace('_', ' ')} should be a number from 0 to 1, got {v!r} (edited "
                                f"or damaged); restore the file or delete the run folder {where.parent} to train it again")
-    return out
+    return found
+
+
+def candidates(profile: str = "demo", results_dir=None) -> list[dict]:
+    """The study's final model of ``profile`` (when trained) and every finished beyond run on
+    the same data (all beyond runs when there is no final model)."""
+    final = _final_candidate(profile, results_dir)
+    return _checked(([final] if final else []) + _run_candidates(results_dir, final["data"] if final else None))
 
 
 def best_model(profile: str = "demo", results_dir=None) -> dict:
@@ -93,13 +101,8 @@ def default_model(results_dir=None, shipped_dir=None) -> dict:
         raise FerError("no model named and no model ships with this installation; pass --model FILE.keras, --run RUN_ID "
                        "or --profile PROFILE (a study's final model)")
     ship = shipped.choice(shipped_dir)
-    found = [ship]
-    for r in finished_runs(results_dir, data=ship["data"]):
-        if Path(r["model_path"]).exists() and (r["holdout"] or {}).get("accuracy") is not None:
-            test = r["test"] or {}
-            found.append({"name": f"the beyond model (run {r['run_id']})", "kind": "beyond", "path": r["model_path"],
-                          "data": r["data"], "holdout_accuracy": r["holdout"]["accuracy"], "test_accuracy": test.get("accuracy"),
-                          "test_ci95": test.get("ci95"), "n_test": test.get("n"), "test_set": ship.get("test_set")})
+    runs = [c for c in _checked(_run_candidates(results_dir, ship["data"])) if c["holdout_accuracy"] is not None]
+    found = [ship] + [{**c, "test_set": ship.get("test_set")} for c in runs]
     best = pick(found)
     if best["kind"] == shipped.NAME:
         best["rule"] = (f"the model that ships in the package ({len(found) - 1} run(s) on the same data in the store, "
