@@ -96,3 +96,39 @@ def test_a_mixture_trains_and_scores_each_set_apart(two_sets, capsys):
     assert sum(v["n"] for v in ev["test_by_source"].values()) == ev["test"]["n"] == n_test
     assert main(["train", "--preset", "resnet-smoke", "--data", str(a), "--mix", "equal"]) == 2
     assert "--mix" in capsys.readouterr().err
+
+
+def test_epoch_faces_sets_an_epochs_length_apart_from_the_data():
+    cfg = RunConfig(data="f" * 64, model="resnet")
+    assert "epoch_faces" not in cfg.to_dict()  # every run before it keeps its id
+    fixed = cfg.replace(epoch_faces=500)
+    assert fixed.to_dict()["epoch_faces"] == 500 and fixed.run_id != cfg.run_id
+    assert RunConfig.from_dict(json.loads(json.dumps(fixed.to_dict()))) == fixed
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(ConfigError, match="epoch_faces"):
+            cfg.replace(epoch_faces=bad)
+    src = np.array([0] * 30 + [1] * 10)
+    o = epoch_order(src, "proportional", np.random.default_rng(0), size=100)
+    assert len(o) == 100 and np.bincount(o, minlength=40).min() >= 2  # every face twice before any a third time
+    assert np.bincount(o, minlength=40).max() == 3
+    short = epoch_order(src, "proportional", np.random.default_rng(0), size=15)
+    assert len(short) == 15 and len(set(short.tolist())) == 15
+    eq = epoch_order(src, "equal", np.random.default_rng(0), size=64)
+    assert len(eq) == 64 and int((src[eq] == 1).sum()) == 32 == int((src[eq] == 0).sum())
+
+
+@pytest.mark.slow
+def test_runs_on_sets_of_different_sizes_train_on_as_many_faces(two_sets, capsys):
+    from fer_utils.cli import main
+    from fer_utils.training.store import RunStore
+
+    a, b = two_sets
+    for data in ([a], [b], [a, b]):
+        argv = ["train", "--preset", "resnet-smoke", "--epoch-faces", "20"]
+        assert main(argv + [x for p in data for x in ("--data", str(p))]) == 0, capsys.readouterr().err
+    runs = RunStore().runs()
+    assert len(runs) == 3 and {r.config.epoch_faces for r in runs} == {20}
+    out = capsys.readouterr().out
+    assert out.count("20 faces per epoch") == 3
+    for r in runs:  # the cost is the same whatever the set's size
+        assert r.metrics["cost"]["images_per_epoch"] == 20

@@ -137,7 +137,7 @@ def train_config(args):
         raise FerError("--mix: how several data sets share an epoch; give two or more --data, or leave it out")
     given = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "image_size": args.image_size,
              "selection": args.selection, "depth": args.depth, "augment": False if args.no_augment else None,
-             "mix": getattr(args, "mix", None)}
+             "mix": getattr(args, "mix", None), "epoch_faces": getattr(args, "epoch_faces", None)}
     fields.update({k: v for k, v in given.items() if v is not None})
     epochs = args.epochs
     if model != "report_cnn" and epochs is not None:

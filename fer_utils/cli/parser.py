@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--mix", choices=("proportional", "equal"), default=None,
                     help="several --data: every face once per epoch (proportional, the default) or an equal share of "
                          "each set per epoch (equal)")
+    tr.add_argument("--epoch-faces", type=_positive_int, default=None, metavar="N",
+                    help="faces per epoch (default: every training face once); one N gives runs on sets of different "
+                         "sizes the same training cost")
     tr.add_argument("--model", choices=names(), default="report_cnn", help="which model (fer_utils.models.registry)")
     tr.add_argument("--preset", choices=list(PRESETS), default=None,
                     help="a ready-made configuration instead of --model (e.g. resnet-smoke: tiny, for a check)")

@@ -18,6 +18,12 @@ How the sets are mixed in an epoch (:data:`MIXES`, the run configuration's ``mix
 * ``equal``: as many faces per epoch as ``proportional``, an equal share from each set, drawn
   per epoch without replacement where a set has enough faces and with replacement where it
   has not (:func:`epoch_order`).
+
+An epoch's length can be set apart from the data (the configuration's ``epoch_faces``): runs on
+sets of different sizes then train on the same number of faces, at the same cost, which is how
+the comparisons of one set against a mixture are made. ``proportional`` then takes that many
+faces of a fresh seeded permutation each epoch (continuing into a next permutation when it
+asks for more faces than there are); ``equal`` splits that many equally among the sets.
 """
 
 from __future__ import annotations
@@ -114,19 +120,26 @@ def names_of(ds) -> tuple[str, ...]:
     return tuple(getattr(ds, "source_names", ()) or ())
 
 
-def epoch_order(sources: np.ndarray, mix: str, rng) -> np.ndarray:
-    """The indices of one epoch's faces (into the training faces, whose sets are ``sources``).
+def epoch_order(sources: np.ndarray, mix: str, rng, size: int = 0) -> np.ndarray:
+    """The indices of one epoch's faces (into the training faces, whose sets are ``sources``);
+    ``size`` faces when it is positive, else as many as there are training faces.
 
     >>> rng = np.random.default_rng(0)
     >>> o = epoch_order(np.array([0] * 8 + [1] * 2), "equal", rng)
     >>> len(o), int((o >= 8).sum())
     (10, 5)
+    >>> o = epoch_order(np.array([0] * 8 + [1] * 2), "proportional", rng, size=25)
+    >>> len(o), sorted(np.bincount(o).tolist()) == [2] * 5 + [3] * 5
+    (25, True)
     """
     n = len(sources)
+    size = int(size) if size and int(size) > 0 else n
     if check_mix(mix) == "proportional":
-        return rng.permutation(n)
+        if size == n:
+            return rng.permutation(n)  # what every run before epoch_faces drew: their histories stay
+        return np.concatenate([rng.permutation(n) for _ in range(-(-size // n))])[:size]
     ids = np.unique(sources)
-    share = [n // len(ids) + (1 if j < n % len(ids) else 0) for j in range(len(ids))]
+    share = [size // len(ids) + (1 if j < size % len(ids) else 0) for j in range(len(ids))]
     picks = []
     for j, s in enumerate(ids):
         idx = np.flatnonzero(sources == s)

@@ -25,7 +25,8 @@ from fer_utils.models.registry import family
 
 SELECTIONS = ("test", "holdout")
 #: The shared fields (everything else is the model's recipe).
-SHARED = ("data", "model", "lr", "batch_size", "seed", "image_size", "selection", "val_fraction", "numerics", "mix")
+SHARED = ("data", "model", "lr", "batch_size", "seed", "image_size", "selection", "val_fraction", "numerics", "mix",
+          "epoch_faces")
 
 
 def from_dict(cls, d: dict):
@@ -56,6 +57,9 @@ class RunConfig:
     #: How the sets of a mixture share an epoch (fer_utils.data.mixture.MIXES); "proportional",
     #: the default and what one set does, is left out of config.json, so no run id changes.
     mix: str = "proportional"
+    #: Faces per epoch (0: every training face once, what every run before it did; left out of
+    #: config.json then). Runs on data sets of different sizes train at equal cost with one value.
+    epoch_faces: int = 0
     recipe: object = None  # the model's own fields (its family's dataclass)
 
     def __init__(self, data: str, model: str = "report_cnn", *, recipe=None, **fields):
@@ -91,6 +95,9 @@ class RunConfig:
         from fer_utils.data.mixture import check_mix
 
         check_mix(self.mix)
+        if isinstance(self.epoch_faces, bool) or not isinstance(self.epoch_faces, int) or self.epoch_faces < 0:
+            raise ConfigError(f"epoch_faces {self.epoch_faces!r}: expected a whole number of faces per epoch "
+                              f"(0: every training face once)")
         self.recipe.check(self)
 
     def __getattr__(self, name):
@@ -107,6 +114,8 @@ class RunConfig:
             d.pop("val_fraction")  # irrelevant, so it must not split run ids
         if d["mix"] == "proportional":
             d.pop("mix")  # what every run before mixtures did: their run ids stay
+        if not d["epoch_faces"]:
+            d.pop("epoch_faces")  # likewise
         return d
 
     @property

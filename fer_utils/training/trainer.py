@@ -178,7 +178,8 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
     k = data.num_classes
     backend.make_deterministic()
     weights = recipe.class_weights(y_tr, k, cfg)
-    steps = math.ceil(len(y_tr) / cfg.batch_size) if max_batches is None else min(max_batches, math.ceil(len(y_tr) / cfg.batch_size))
+    per_epoch = math.ceil((cfg.epoch_faces or len(y_tr)) / cfg.batch_size)
+    steps = per_epoch if max_batches is None else min(max_batches, per_epoch)
     if rows:
         model = rundir.load_checkpoint(run_dir, len(rows), steps) if len(rows) < epochs or not fixed else None
     else:
@@ -193,7 +194,8 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
         prepare(model, val_data)
     if verbose and len(rows) < epochs:
         what = f"resuming at epoch {len(rows) + 1}" if rows else "new run"
-        print(f"[{cfg.run_id}] {what}: {len(y_tr)} train / {len(y_val)} val images, {epochs} epochs, "
+        print(f"[{cfg.run_id}] {what}: {len(y_tr)} train / {len(y_val)} val images, "
+              f"{f'{cfg.epoch_faces} faces per epoch, ' if cfg.epoch_faces else ''}{epochs} epochs, "
               f"{recipe.describe(cfg, model)}", flush=True)
     trained = 0
     for epoch in range(len(rows), epochs):
@@ -202,7 +204,7 @@ def _train_locked(run_dir, cfg, data, epochs, keep_epochs, verbose, stop_after, 
         t0 = time.perf_counter()
         es = epoch_seed(cfg.seed, epoch, recipe.salt)
         reseed(model, es)
-        order = epoch_order(src_tr, cfg.mix, np.random.default_rng(es))[: None if max_batches is None else max_batches * cfg.batch_size]
+        order = epoch_order(src_tr, cfg.mix, np.random.default_rng(es), cfg.epoch_faces)[: None if max_batches is None else max_batches * cfg.batch_size]
         if dev is not None:  # one jitted call on the device, the same batches and draws
             logs = dev.epoch(order, recipe.draws(math.ceil(len(order) / cfg.batch_size), cfg, es))
             val = model.evaluate(val_data, verbose=0, return_dict=True)
