@@ -66,6 +66,35 @@ def test_full_profile_plan_is_at_most_2100_epochs(report_tree, tmp_path):
     assert plan["n_runs"] == 12
 
 
+def _tree_state(*roots) -> list:
+    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for r in roots for p in Path(r).rglob("*"))
+
+
+def test_a_plan_reads_only_and_names_run_ids_once_the_data_is_decoded(report_tree, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    before = _tree_state(home, report_tree)
+    out = fer("run", "--profile", "full", "--data", str(report_tree), "--plan", "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    cold = json.loads(out.stdout)
+    assert _tree_state(home, report_tree) == before  # nothing decoded, generated or written
+    assert cold["decoded"] is False and all(r["run_id"] is None and r["to_train"] == r["epochs"] for r in cold["runs"])
+    text = fer("run", "--profile", "full", "--data", str(report_tree), "--plan", home=home).stdout
+    assert "(run id once decoded)" in text and "not been decoded" in text
+    code = f"from fer_utils.data import datasets; datasets.load({str(report_tree)!r}, image_size=128, verbose=False)"
+    env = dict(os.environ, FER_HOME=str(home))
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=300).returncode == 0
+    warm = json.loads(fer("run", "--profile", "full", "--data", str(report_tree), "--plan", "--json", home=home).stdout)
+    assert warm["decoded"] is True and all(r["run_id"] for r in warm["runs"])
+    from fer_utils.data import datasets
+    from fer_utils.training.config import RunConfig
+
+    fp = datasets.load(report_tree, image_size=128, cache=False, verbose=False).fingerprint
+    assert warm["data"] == fp and all(RunConfig.from_dict(r["config"]).run_id == r["run_id"] for r in warm["runs"])
+    assert {k: cold[k] for k in ("n_runs", "total_epochs", "epochs_without_reuse")} == \
+        {k: warm[k] for k in ("n_runs", "total_epochs", "epochs_without_reuse")}
+
+
 @needs_raf
 def test_full_profile_plan_on_real_raf(tmp_path):
     out = fer("run", "--profile", "full", "--data", str(RAF_ZIP), "--plan", "--json", home=tmp_path)

@@ -209,7 +209,7 @@ class Dataset:
         sizes = " + ".join(f"{len(getattr(self, 'y_' + s))} {s}" for s in self.splits)
         return (
             f"{self.source} [{self.layout} layout, {kind}]: {sizes} at {self.image_size}x{self.image_size}, "
-            f"fingerprint {self.fingerprint[:12]}"
+            + (f"fingerprint {self.fingerprint[:12]}" if self.fingerprint else "not decoded yet (no fingerprint)")
         )
 
 
@@ -251,10 +251,7 @@ def load(
     source = Source(path, what="RAF-DB (or a synthetic set made by 'fer synth')")
     splits = SPLITS if split is None else (split,)
     try:
-        key = hashlib.sha1(f"v{CACHE_VERSION}:{source.fingerprint()}:{image_size}:{on_error}:{split}".encode()).hexdigest()[:20]
-        from fer_utils import paths
-
-        cache_dir = Path(paths.CACHE_DIR) / key
+        cache_dir = cache_dir_of(source, image_size, on_error, split)
         if cache and (cache_dir / "meta.json").exists():
             ds = _read_cache(cache_dir)
             if ds is not None:
@@ -300,6 +297,14 @@ def load(
         source.close()
 
 
+def cache_dir_of(source: Source, image_size: int, on_error: str = "raise", split: str | None = None) -> Path:
+    """The decode cache's folder for this set at this size (it may not exist)."""
+    from fer_utils import paths
+
+    key = hashlib.sha1(f"v{CACHE_VERSION}:{source.fingerprint()}:{image_size}:{on_error}:{split}".encode()).hexdigest()[:20]
+    return Path(paths.CACHE_DIR) / key
+
+
 def load_labelled(path, image_size: int = DEFAULT_IMAGE_SIZE, **kwargs) -> Dataset:
     """The labelled faces to evaluate a model on: ``load(path, image_size, split="test")``.
 
@@ -341,12 +346,12 @@ def _write_cache(cache_dir: Path, ds: Dataset) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _read_cache(cache_dir: Path) -> Dataset | None:
+def _read_cache(cache_dir: Path, mmap_mode=None) -> Dataset | None:
     try:
         meta = json.loads((cache_dir / "meta.json").read_text())
         if meta.get("version") != CACHE_VERSION:
             return None
-        arrays = {n: np.load(cache_dir / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test")}
+        arrays = {n: np.load(cache_dir / f"{n}.npy", mmap_mode=mmap_mode) for n in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError):
         return None
     meta.pop("version")

@@ -86,3 +86,28 @@ def format_info(rep: dict) -> str:
         lines.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} ({v})" for k, v in counts))
     lines += [f"problem: {p}" for p in rep["problems"]]
     return "\n".join(lines)
+
+
+def peek(path, image_size: int):
+    """The data set as far as it can be known without decoding or writing anything (``fer run
+    --plan``): the decoded arrays' cache when this set was decoded at this size before (mapped,
+    not read, so its fingerprint is exact); else the index's labels (``y_train``/``y_test``),
+    no pixels, and an empty ``fingerprint``, which no run id can be made from."""
+    import numpy as np
+
+    from fer_utils.data.datasets import Dataset, _read_cache, cache_dir_of
+
+    source = Source(path, what="RAF-DB (or a synthetic set made by 'fer synth')")
+    try:
+        cache_dir = cache_dir_of(source, image_size)
+        ds = _read_cache(cache_dir, mmap_mode="r") if (cache_dir / "meta.json").exists() else None
+        if ds is not None:
+            return ds
+        scan = detect(source, None)
+        y = {sp: np.array([CLASS_NAMES.index(e.label) for e in scan.entries if e.split == sp], np.int64) for sp in SPLITS}
+        empty = np.zeros((0, image_size, image_size, 3), np.uint8)
+        return Dataset(x_train=empty, y_train=y["train"], x_test=empty, y_test=y["test"], names_train=[], names_test=[],
+                       class_names=CLASS_NAMES, layout=scan.layout, source=str(source.path), image_size=int(image_size),
+                       fingerprint="", synthetic=scan.synthetic, problems=scan.problems)
+    finally:
+        source.close()

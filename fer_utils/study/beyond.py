@@ -32,7 +32,7 @@ def image_sizes(profile: str) -> dict[str, int]:
 
 
 def model_configs(profile: str, *, data_path, seeds=(0,), data=None, verbose: bool = False,
-                  loaded: dict | None = None) -> list[tuple[str, RunConfig]]:
+                  loaded: dict | None = None, read_only: bool = False) -> list[tuple[str, RunConfig]]:
     """``(preset, config)`` of every other-model run of the profile, one per seed. The data
     fingerprint is the data set's at the preset's image size (``data`` is used when it is
     loaded at that size; else the set is loaded from ``data_path``, through the decode cache).
@@ -44,20 +44,27 @@ def model_configs(profile: str, *, data_path, seeds=(0,), data=None, verbose: bo
                 loaded[size] = data
             else:
                 from fer_utils.data import datasets
+                from fer_utils.data.info import peek
 
-                loaded[size] = datasets.load(data_path, image_size=size, verbose=verbose)
+                if not read_only:
+                    loaded[size] = datasets.load(data_path, image_size=size, verbose=verbose)
+                else:  # fer run --plan: nothing decoded or written (an empty fingerprint: never decoded at that size)
+                    loaded[size] = peek(data_path, size) if Path(data_path).exists() else None
+        if loaded[size] is None:
+            out += [(name, preset_config(name, "", seed)) for seed in (seeds or (0,))]
+            continue
         out += [(name, preset_config(name, loaded[size].fingerprint, seed)) for seed in (seeds or (0,))]
     return out
 
 
-def plan_entries(profile: str, *, data_path, seeds=(0,), store_root=None, data=None) -> list[dict]:
+def plan_entries(profile: str, *, data_path, seeds=(0,), store_root=None, data=None, read_only: bool = False) -> list[dict]:
     """The profile's other-model runs as entries of a study plan (the engine's input): run_id,
     config, epochs, keep, tables (the preset's name), done, to_train."""
     from fer_utils.training.trainer import target_epochs
 
     root = Path(store_root) if store_root is not None else paths.RUNS_DIR
     out = []
-    for name, cfg in model_configs(profile, data_path=data_path, seeds=seeds, data=data):
+    for name, cfg in model_configs(profile, data_path=data_path, seeds=seeds, data=data, read_only=read_only):
         epochs, d = target_epochs(cfg), root / cfg.run_id
         finished = str(epochs) in rundir.read_metrics(d).get("evaluations", {})
         done = epochs if finished else min(len(rundir.read_history(d)), epochs)

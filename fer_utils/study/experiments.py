@@ -55,6 +55,7 @@ class Experiment:
     chain: str
     store: object  # fer_utils.training.store.RunStore
     data_path: Path | None = None  # where ``data`` was read from (engine workers reload it)
+    read_only: bool = False  # made for a plan (setup(read_only=True)): nothing may be decoded or written
 
     def describe(self) -> str:
         p = self.profile
@@ -88,6 +89,19 @@ def default_data(profile: Profile) -> Path:
     return target
 
 
+def unmade_synthetic(profile: Profile, path: Path):
+    """What a plan knows of a profile's synthetic set before it is generated: its size."""
+    import numpy as np
+
+    from fer_utils.data.datasets import CLASS_NAMES, Dataset
+
+    n = profile.synthetic
+    empty = np.zeros((0, profile.image_size, profile.image_size, 3), np.uint8)
+    return Dataset(x_train=empty, y_train=np.zeros(n["n_train"], np.int64), x_test=empty, y_test=np.zeros(n["n_test"], np.int64),
+                   names_train=[], names_test=[], class_names=CLASS_NAMES, layout="report", source=str(path),
+                   image_size=profile.image_size, fingerprint="", synthetic=True)
+
+
 def faces_for(data: str) -> str | None:
     """Unlabelled faces for the sorting step: the synthetic set's own, else the UTKFace sample
     beside the project (../shared/data), else None (the step is skipped, and says so)."""
@@ -117,10 +131,14 @@ def check_seeds(seeds) -> tuple[int, ...]:
     return out
 
 
-def setup(profile="demo", data="", seeds=None, selection="test", chain="report", overrides=None, verbose=True) -> Experiment:
+def setup(profile="demo", data="", seeds=None, selection="test", chain="report", overrides=None, verbose=True,
+          read_only: bool = False) -> Experiment:
     """Resolve a profile, load its data (cached) and open the run store. Prints the config.
 
     ``seeds`` empty or None: the profile's seeds. ``data`` empty: the profile's default data.
+    ``read_only`` (``fer run --plan``): nothing is decoded, generated or written; the data is
+    what :func:`fer_utils.data.info.peek` knows of it (its fingerprint empty when it was never
+    decoded at this size: the plan then cannot name run ids).
     """
     from fer_utils.training import backend
     from fer_utils.data import datasets
@@ -133,9 +151,15 @@ def setup(profile="demo", data="", seeds=None, selection="test", chain="report",
     if chain not in CHAINS:
         raise ConfigError(f"chain {chain!r}: expected one of {CHAINS}")
     seeds = check_seeds(seeds if seeds not in (None, [], ()) else prof.seeds)
-    path = Path(data).expanduser().resolve() if data else default_data(prof)
-    ds = datasets.load(path, image_size=prof.image_size, verbose=verbose)
-    exp = Experiment(prof, ds, seeds, selection, chain, RunStore(), data_path=path)
+    if read_only:
+        from fer_utils.data.info import peek
+
+        path = Path(data).expanduser().resolve() if data else paths.synthetic_dir(prof.name)
+        ds = peek(path, prof.image_size) if path.exists() else unmade_synthetic(prof, path)
+    else:
+        path = Path(data).expanduser().resolve() if data else default_data(prof)
+        ds = datasets.load(path, image_size=prof.image_size, verbose=verbose)
+    exp = Experiment(prof, ds, seeds, selection, chain, RunStore(), data_path=path, read_only=read_only)
     if verbose:
         print(exp.describe(), flush=True)
     return exp
@@ -240,14 +264,16 @@ def plan(exp: Experiment, tables=TABLES, final: bool | None = None, models: bool
         if tag not in n["tables"]:
             n["tables"].append(tag)
     runs = []
+    known = bool(exp.data.fingerprint)  # else never decoded at this size (a read-only plan): no run id yet
     for n in need.values():
-        done = exp.store.epochs_done(RunConfig.from_dict(n["config"]))
+        done = exp.store.epochs_done(RunConfig.from_dict(n["config"])) if known else 0
         runs.append({**n, "keep": sorted(n["keep"]), "done": done, "to_train": max(0, n["epochs"] - done)})
     if models:
         from fer_utils.study.beyond import plan_entries
 
-        runs += plan_entries(exp.profile.name, data_path=exp.data_path, seeds=exp.seeds, store_root=exp.store.root, data=exp.data)
-    return {
+        runs += plan_entries(exp.profile.name, data_path=exp.data_path, seeds=exp.seeds, store_root=exp.store.root, data=exp.data,
+                             read_only=exp.read_only)
+    out = {
         "profile": exp.profile.name,
         "data": exp.data.fingerprint,
         "seeds": list(exp.seeds),
@@ -261,6 +287,12 @@ def plan(exp: Experiment, tables=TABLES, final: bool | None = None, models: bool
                                                                  {(t.cfg.run_id, t.epochs) for t in rows})
                                 + sum(r["epochs"] for r in runs if r["run_id"] not in need),
     }
+    for r in runs:
+        if not r["config"]["data"]:  # its id would be made from no data: none is given, nothing is done
+            r.update(run_id=None, done=0, to_train=r["epochs"])
+    out["decoded"] = all(r["run_id"] for r in runs)
+    out["epochs_to_train"] = sum(r["to_train"] for r in runs)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -130,7 +130,11 @@ def print_plan(p: dict, as_json: bool = False) -> None:
             what = "tables " + ", ".join(map(str, r["tables"]))
         else:
             what = f"model {r['config']['model']} (preset {', '.join(map(str, r['tables']))}), seed {r['config']['seed']}"
-        print(f"  {r['run_id']}: {what}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
+        print(f"  {r['run_id'] or '(run id once decoded)'}: {what}, {r['epochs']} epochs (have {r['done']}, train {r['to_train']})")
+    if not p.get("decoded", True):
+        print("note: the data set has not been decoded at this size on this machine, so the plan cannot name run ids or "
+              "see finished runs (the run id is a hash of the decoded faces); every epoch is counted as still to train. "
+              "The plan decodes nothing; 'fer run' without --plan decodes the data first.")
 
 
 def _train(exp, p: dict, workers, scheduler, progress: bool = True, engine: dict | None = None) -> None:
@@ -175,7 +179,7 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     todo = check_notebooks(notebooks, profile)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain,
-                verbose=not as_json)
+                verbose=not as_json, read_only=plan_only)
     tables = [_NOTEBOOK_TABLE[n] for n in todo if n in _NOTEBOOK_TABLE]
     needs_final = "05_organize" in todo or 4 in tables
     needs_models = "07_beyond" in todo or "05_organize" in todo  # another model may sort, so before 05
