@@ -1,6 +1,6 @@
 """The package's folders are its architecture: stages of the data flow, imports only downward.
 
-Levels (low to high): the top-level leaves (errors, atomic, paths, progress, stats) < data <
+Levels (low to high): the top-level leaves (errors, atomic, jsonfile, paths, progress, stats) < data <
 models < training < apply < study < cli. A module may import its own subpackage and any lower
 level, never a higher one; imports inside functions count; no module imports another that
 (directly or not) imports it back; no module is over 400 lines; each subpackage's __init__ says

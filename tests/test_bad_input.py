@@ -110,6 +110,12 @@ CASES = {
     "train truncated checkpoint.keras": (lambda t, d, m: (_fake_run(d), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["checkpoint.keras", "delete the run folder"]),
     "train corrupt history.csv": (lambda t, d, m: (_fake_run(d, history="epoch,loss\n1,zz\n\x00\x01"), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["history.csv", "delete the run folder"]),
     "train corrupt config.json": (lambda t, d, m: (_fake_run(d, config="{not json"), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["config.json", "delete the run folder"]),
+    # fer train: run files of the wrong shape (fer_utils.jsonfile: the file, the key, what was expected)
+    "train config.json a list": (lambda t, d, m: (_fake_run(d, config="[1, 2]"), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["config.json", "should be a JSON object, got a list"]),
+    "train config.json data a number": (lambda t, d, m: (_fake_run(d, config='{"data": 7}'), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["config.json", "key 'data' should be a string, got a whole number (7)"]),
+    "train config.json not UTF-8": (lambda t, d, m: (_fake_run(d, config="{\"data\": \"\udcff\"}".encode("utf-8", "surrogateescape").decode("latin-1")), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["config.json"]),
+    "train metrics.json a list": (lambda t, d, m: (_fake_run(d, metrics=[1]), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["metrics.json", "should be a JSON object, got a list"]),
+    "train metrics.json evaluations a list": (lambda t, d, m: (_fake_run(d, metrics={"evaluations": []}), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["metrics.json", "key 'evaluations' should be a JSON object, got a list"]),
     "train history without checkpoint": (lambda t, d, m: (_fake_run(d, checkpoint=None), ["train", "--data", str(d), *IMG, "--epochs", "2"])[1], 2, ["checkpoint.keras"]),
     # full disk (ENOSPC on every atomic write)
     "train full disk": (lambda t, d, m: (_enospc(m), ["train", "--data", str(d), *IMG, "--epochs", "1"])[1], 2, ["No space left", "config.json"]),

@@ -89,7 +89,7 @@ def test_a_damaged_shipped_file_is_one_line(tmp_path, smoke_run):
     with pytest.raises(FerError, match="SHA-256 differs"):
         shipped.load(dest)
     (dest / shipped.CARD).write_text("[1, 2")
-    with pytest.raises(FerError, match="not a readable JSON"):
+    with pytest.raises(FerError, match="card.json: not valid JSON"):
         shipped.load(dest)
     with pytest.raises(FerError, match="no shipped model"):
         shipped.load(tmp_path / "nothing")

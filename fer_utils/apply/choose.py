@@ -83,5 +83,7 @@ def write_sorted_by(output, choice: dict) -> Path:
 
 def read_sorted_by(output) -> dict | None:
     """What :func:`write_sorted_by` recorded, or None."""
-    p = Path(output) / SORTED_BY
-    return json.loads(p.read_text()) if p.exists() else None
+    from fer_utils.jsonfile import read_json
+
+    return read_json(Path(output) / SORTED_BY, dict, what="the record of the model that sorted these faces", missing=None,
+                     fix="delete it; the next 'fer organize' into this folder writes it again")

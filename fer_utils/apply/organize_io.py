@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 from pathlib import Path, PurePosixPath
 
@@ -75,11 +74,10 @@ def destinations(rows) -> list[str]:
 def check_state(output: Path, state: dict) -> None:
     path = output / STATE
     if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise FerError(f"{path}: unreadable state file; expected JSON written by organize. Delete it to sort into "
-                           f"{output} again (the copies there are kept)") from None
+        from fer_utils.jsonfile import read_json
+
+        old = read_json(path, dict, what="the state file organize writes",
+                        fix=f"delete it to sort into {output} again (the copies there are kept)")
         diff = sorted(k for k in state if old.get(k) != state[k])
         if diff:
             raise FerError(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +48,10 @@ def read_card(where=None) -> dict:
     if not path.is_file():
         raise FerError(f"{path}: no shipped model here (the package was built without one); train one with "
                        f"'fer train --model resnet --data raf-basic.zip' and pass --model FILE.keras")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FerError(f"{path}: not a readable JSON model card ({type(exc).__name__}); reinstall the package") from None
-    need = {"version": int, "config": dict, "class_names": list, "weights": dict}
-    for key, kind in need.items():
-        if not isinstance(card, dict) or not isinstance(card.get(key), kind):
-            raise FerError(f"{path}: key {key!r} missing or not a {kind.__name__}; reinstall the package")
+    from fer_utils.jsonfile import read_json
+
+    card = read_json(path, {"version": int, "config": dict, "class_names": list, "weights": dict},
+                     what="the shipped model's card", fix="reinstall the package")
     if card["version"] != CARD_VERSION:
         raise FerError(f"{path}: card version {card['version']!r}, this code reads {CARD_VERSION}; reinstall the package")
     return card

@@ -21,7 +21,6 @@ only once its class is registered).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,11 +143,11 @@ def load_model(path, compile: bool = True):
         raise FerError(f"{path}: cannot be read as a Keras model ({type(exc).__name__}: a truncated, damaged or foreign "
                        f"file); expected a .keras file saved by 'fer train --save'") from None
     side = path.with_name(path.name + ".classes.json")
-    try:
-        names = tuple(json.loads(side.read_text())["class_names"]) if side.exists() else CLASS_NAMES
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise FerError(f"{side}: not valid class names (expected JSON {{\"class_names\": [...]}}); delete it to use "
-                       f"RAF-DB's 7 classes, or save the model again with 'fer train --save'") from None
+    from fer_utils.jsonfile import read_json
+
+    names = read_json(side, {"class_names": list}, what='a model\'s class names (JSON {"class_names": [...]})', missing=None,
+                      fix="delete it to use RAF-DB's 7 classes, or save the model again with 'fer train --save'")
+    names = CLASS_NAMES if names is None else tuple(names["class_names"])
     problem = class_names_problem(names)
     if problem:
         raise FerError(f"{side}: {problem}; expected distinct, non-empty names such as {list(CLASS_NAMES[:2])}; fix the "

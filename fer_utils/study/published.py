@@ -139,7 +139,9 @@ def _run_files(src: Path, published_run: Path) -> dict:
     missing = [f for f in RUN_FILES if not (src / f).exists()]
     if missing:
         raise PublishError(f"{src}: lacks {', '.join(missing)}; train the run (fer run) before publishing")
-    metrics = json.loads((src / "metrics.json").read_text())
+    from fer_utils.training import rundir
+
+    metrics = rundir.read_metrics(src)
     images = _image_names(metrics)
     if images:
         raise PublishError(f"{src / 'metrics.json'}: names image files ({images[0]!r}, ...); only numbers may be published")
@@ -280,21 +282,12 @@ def read_index(folder) -> dict:
     """A published folder's ``published.json``, checked: a JSON object with ``profile`` (a
     string), ``tables`` (a list) and ``runs`` (an object); anything else is one line naming the
     file, the key and the fix."""
+    from fer_utils.jsonfile import read_json
+
     path = Path(folder) / INDEX
-    fix = "restore it from git (git checkout -- FILE) or publish the study again into a new folder"
-    try:
-        index = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise PublishError(f"{path}: not valid JSON (damaged or edited); {fix.replace('FILE', str(path))}") from None
-    if not isinstance(index, dict):
-        raise PublishError(f"{path}: expected a JSON object (profile, tables, runs), got a {type(index).__name__}; "
-                           f"{fix.replace('FILE', str(path))}")
-    for key, kind in (("profile", str), ("tables", list), ("runs", dict)):
-        if not isinstance(index.get(key), kind):
-            got = "nothing" if key not in index else type(index[key]).__name__
-            raise PublishError(f"{path}: key {key!r} should be a {kind.__name__.replace('dict', 'JSON object')}, "
-                               f"got {got}; {fix.replace('FILE', str(path))}")
-    return index
+    return read_json(path, {"profile": str, "tables": list, "runs": dict}, what="a published index (profile, tables, runs)",
+                     fix=f"restore it from git (git checkout -- {path}) or publish the study again into a new folder",
+                     error=PublishError, missing=PublishError)
 
 
 def profile_of(published_dir) -> str:

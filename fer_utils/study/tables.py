@@ -6,7 +6,6 @@ writes the manifests.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,17 +30,11 @@ def manifest_path(profile: str, table: int, results_dir=None) -> Path:
 
 
 def read_manifest(profile: str, table: int, results_dir=None) -> dict | None:
-    p = manifest_path(profile, table, results_dir)
-    if not p.exists():
-        return None
-    try:
-        man = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunStoreError(f"{p}: not a table manifest ({exc.__class__.__name__}); run the table's notebook again "
-                            f"({TABLE_NOTEBOOKS.get(table, 'fer run')}) to rewrite it") from None
-    if not isinstance(man, dict) or not {"table", "rows", "picks", "seeds"} <= set(man):
-        raise RunStoreError(f"{p}: not a table manifest (expected the keys table, rows, picks, seeds); run the table's notebook again")
-    return man
+    from fer_utils.jsonfile import read_json
+
+    return read_json(manifest_path(profile, table, results_dir), {"table": int, "rows": list, "picks": dict, "seeds": list},
+                     what="a table manifest (the keys table, rows, picks, seeds)", error=RunStoreError, missing=None,
+                     fix=f"run the table's notebook again ({TABLE_NOTEBOOKS.get(table, 'fer run')}) to rewrite it")
 
 
 @dataclass

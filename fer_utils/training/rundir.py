@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import json
 from contextlib import contextmanager
 from pathlib import Path
 
 from fer_utils.atomic import atomic_write_json, atomic_write_text
 from fer_utils.errors import RunStoreError
+from fer_utils.jsonfile import read_json
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -98,16 +98,8 @@ def is_run(run_dir) -> bool:
 
 def read_config(run_dir) -> dict | None:
     """The stored configuration as a dict (None when the run has none yet)."""
-    path = Path(run_dir) / CONFIG
-    if not path.exists():
-        return None
-    try:
-        d = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise RunStoreError(f"{path}: not valid JSON (a damaged run); {_fix(run_dir)}") from None
-    if not isinstance(d, dict) or "data" not in d:
-        raise RunStoreError(f"{path}: not a run configuration (expected a JSON object with 'data', 'lr', ...); {_fix(run_dir)}")
-    return d
+    return read_json(Path(run_dir) / CONFIG, {"data": str, "model?": str}, what="a run configuration (a JSON object with "
+                     "'data', 'lr', ...)", fix=_fix(run_dir), error=RunStoreError, missing=None)
 
 
 def write_config(run_dir, config: dict) -> None:
@@ -144,15 +136,10 @@ def write_history(run_dir, rows: list[dict]) -> None:
 
 
 def read_metrics(run_dir) -> dict:
-    path = Path(run_dir) / METRICS
-    if not path.exists():
+    d = read_json(Path(run_dir) / METRICS, {"evaluations?": dict}, what="the metrics of a run (a JSON object with "
+                  "'evaluations')", fix=_fix(run_dir), error=RunStoreError, missing=None)
+    if d is None:
         return {"evaluations": {}}
-    try:
-        d = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise RunStoreError(f"{path}: not valid JSON (a damaged run); {_fix(run_dir)}") from None
-    if not isinstance(d, dict) or not isinstance(d.get("evaluations", {}), dict):
-        raise RunStoreError(f"{path}: not the metrics of a run (expected a JSON object with 'evaluations'); {_fix(run_dir)}")
     d.setdefault("evaluations", {})
     return d
 

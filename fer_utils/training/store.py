@@ -197,7 +197,6 @@ def convert_legacy_run(src, runs_root) -> Path:
     (model ``resnet``); return the new folder. Every file and subfolder is copied, history and
     metrics byte for byte but for the metrics' ``run_id`` and ``model``; ``src`` is left as it
     was. A destination that already holds the same run is left alone (idempotent)."""
-    import json
     import shutil
 
     from fer_utils.atomic import atomic_write_json
@@ -218,7 +217,7 @@ def convert_legacy_run(src, runs_root) -> Path:
     rundir.write_config(tmp, cfg.to_dict())
     metrics_path = tmp / rundir.METRICS
     if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
+        metrics = rundir.read_metrics(tmp)
         metrics.update(run_id=cfg.run_id, model=cfg.model)
         atomic_write_json(metrics_path, metrics)
     tmp.replace(dest)
