@@ -57,7 +57,7 @@ def check(value, schema, *, where: str = "") -> str | None:
     """The first way ``value`` differs from ``schema``, as words (None: it fits)."""
     if isinstance(schema, dict):
         if not isinstance(value, dict):
-            return f"{f'key {where!r} ' if where else ''}should be a JSON object, got {_got(value)}"
+            return f"{f'key {where!r}' if where else 'the file'} should be a JSON object, got {_got(value)}"
         for key, sub in schema.items():
             optional = key.endswith("?")
             name = key.rstrip("?")

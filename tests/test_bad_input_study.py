@@ -159,7 +159,7 @@ CASES = [
     ("report published index not JSON", ["report", "--published", "{home}/pub", "--markdown"], _published_index("{no"), 2,
      "published.json: not valid JSON"),
     ("report published index a list", ["report", "--published", "{home}/pub", "--markdown"], _published_index("[1, 2]"), 2,
-     "published.json: should be a JSON object, got a list"),
+     "published.json: the file should be a JSON object, got a list"),
     ("report published index without runs", ["report", "--published", "{home}/pub", "--figure"],
      _published_index('{"profile": "demo", "tables": [1]}'), 2, "published.json: key 'runs' is missing"),
     ("publish onto a damaged index", ["publish", "{home}/pub"], lambda h: (_table1_only(h), _published_index("{no")(h)), 2,
