@@ -111,6 +111,38 @@ def _drop_a_metrics(pub: Path) -> None:
     (_first_run(pub) / "metrics.json").unlink()
 
 
+def _manifest_run_id(run_id: str):
+    def prepare(home: Path) -> None:
+        man = {"table": 1, "rows": [{"value": 0.01, "seed": 0, "epochs": 1, "run_id": run_id}], "picks": {},
+               "seeds": [0], "selection": "test", "profile": {}, "data": {}}
+        (_manifest_dir(home, "demo") / "table1.json").write_text(json.dumps(man))
+    return prepare
+
+
+def _published_run_id(run_id: str):
+    def prepare(home: Path) -> None:
+        _published_pointing_outside(home)
+        man = home / "pub" / "tables" / "demo" / "table1.json"
+        man.write_text(man.read_text().replace("../../elsewhere", run_id))
+    return prepare
+
+
+def _drop_a_history(pub: Path) -> None:
+    (_first_run(pub) / "history.csv").unlink()
+
+
+def _edit_a_metric(pub: Path) -> None:
+    m = _first_run(pub) / "metrics.json"
+    data = json.loads(m.read_text())
+    data["edited"] = "0.99"
+    m.write_text(json.dumps(data))
+
+
+def _edit_a_manifest(pub: Path) -> None:
+    m = sorted((pub / "tables").rglob("table*.json"))[0]
+    m.write_text(m.read_text().replace("0.", "0.9", 1))
+
+
 #: (name, argv with {home} for the work root, prepare(home) or None, exit code, fragment of the one line)
 CASES = [
     ("run seeds negative", ["run", "--seeds", "-1"], None, 2, "--seeds"),
@@ -175,6 +207,33 @@ CASES = [
     ("publish a run id with ../", ["publish", "{home}/pub"], _manifest_pointing_outside, 2, "run id '../outside' is not a run folder's name"),
     ("report published run id with ../", ["report", "--published", "{home}/pub", "--markdown"], _published_pointing_outside, 2,
      "run id '../../elsewhere' is not a run folder's name"),
+    ("publish an absolute run id", ["publish", "{home}/pub"], _manifest_run_id("/etc"), 2, "run id '/etc' is not a run folder's name"),
+    ("publish a run id with a slash", ["publish", "{home}/pub"], _manifest_run_id("a/b"), 2, "run id 'a/b' is not a run folder's name"),
+    ("publish an empty run id", ["publish", "{home}/pub"], _manifest_run_id(""), 2, "run id '' is not a run folder's name"),
+    ("report published absolute run id", ["report", "--published", "{home}/pub", "--markdown"], _published_run_id("/etc"), 2,
+     "run id '/etc' is not a run folder's name"),
+    ("report published index runs a list", ["report", "--published", "{home}/pub", "--markdown"],
+     _published_index('{"profile": "demo", "tables": [1], "runs": []}'), 2, "published.json: key 'runs' should be a JSON object"),
+    ("report published index not UTF-8", ["report", "--published", "{home}/pub", "--markdown"],
+     lambda h: (_published_demo(h), (h / "pub" / "published.json").write_bytes(b'{"profile": "\xff"}')), 2,
+     "published.json: not UTF-8 text"),
+    ("report published run without history", ["report", "--published", "{home}/pub", "--profile", "tenth", "--markdown"],
+     _published_copy(_drop_a_history), 2, "history.csv: listed in published.json but missing"),
+    ("report published with an edited metrics.json", ["report", "--published", "{home}/pub", "--profile", "tenth", "--markdown"],
+     _published_copy(_edit_a_metric), 2, "metrics.json: differs from what published.json recorded"),
+    ("report published with an edited manifest", ["report", "--published", "{home}/pub", "--profile", "tenth", "--markdown"],
+     _published_copy(_edit_a_manifest), 2, "differs from what published.json recorded"),
+    ("report figure of a publication with an edited manifest", ["report", "--published", "{home}/pub", "--figure"],
+     _published_copy(_edit_a_manifest), 2, "differs from what published.json recorded"),
+    ("run plan seed given twice", ["run", "--plan", "--seeds", "1,1"], None, 2, "seed 1 is given twice"),
+    ("run plan workers per gpu without gpus", ["run", "--plan", "--workers-per-gpu", "2"], None, 2, "works with --gpus"),
+    ("run plan missing data", ["run", "--plan", "--data", "{home}/no/such/place"], None, 2, "no such file or folder"),
+    ("run plan unknown notebook", ["run", "--plan", "--notebooks", "09_nope"], None, 2, "09_nope"),
+    ("run plan scheduler without a port", ["run", "--plan", "--scheduler", "somehost"], None, 2, "--scheduler 'somehost'"),
+    ("run scheduler port out of range", ["run", "--scheduler", "tcp://127.0.0.1:70000"], None, 2, "--scheduler 'tcp://127.0.0.1:70000'"),
+    ("run scheduler of another protocol", ["run", "--scheduler", "http://127.0.0.1:8786"], None, 2, "expected a Dask scheduler address"),
+    ("run scheduler where nothing listens", ["run", "--scheduler", "tcp://127.0.0.1:9"], None, 2, "nothing answers there"),
+    ("tables scheduler where nothing listens", ["tables", "--scheduler", "tcp://127.0.0.1:9"], None, 2, "nothing answers there"),
     ("tables bad table", ["tables", "--tables", "5"], None, 2, "--tables"),
     ("tables empty table list", ["tables", "--tables", ","], None, 2, "--tables"),
     ("tables tenth without data", ["tables", "--profile", "tenth"], None, 2, "--data"),

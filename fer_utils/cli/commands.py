@@ -158,9 +158,15 @@ def train(args) -> int:
     cfg, epochs = train_config(args)
     if args.save:
         check_writable(args.save, suffix=".keras", what="--save")
+    seen = {}
     for path in args.data:  # every path before the first one loads
         if not Path(path).exists():
             raise FerError(f"--data {path}: no such file or folder; expected a data set folder or .zip")
+        where = Path(path).resolve()
+        if where in seen:
+            raise FerError(f"--data {path}: the same data set as --data {seen[where]}; give each set once "
+                           "(--mix equal weighs the sets, not a set given twice)")
+        seen[where] = path
     ds = load_many(args.data, image_size=cfg.image_size)
     cfg = cfg.replace(data=ds.fingerprint)
     epochs = target_epochs(cfg, epochs)

@@ -55,6 +55,12 @@ def combine(parts, names=None):
     sizes = {p.image_size for p in parts}
     if len(sizes) != 1:
         raise DataError(f"data sets loaded at different sizes {sorted(sizes)}; load them at one image_size")
+    first = {}
+    for p in parts:  # one set under two paths (a folder and its zip) would count its faces twice
+        if p.fingerprint and p.fingerprint in first:
+            raise DataError(f"{p.source}: the same faces as {first[p.fingerprint]} (fingerprint {p.fingerprint[:12]}); "
+                            "give each data set once")
+        first.setdefault(p.fingerprint, p.source)
     names = list(names or [_short(p.source) for p in parts])
     if len(set(names)) != len(names):
         names = [f"{n} ({i + 1})" for i, n in enumerate(names)]

@@ -178,6 +178,10 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
                            jit_epochs=jit_epochs)
     engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     todo = check_notebooks(notebooks, profile)
+    if scheduler and not plan_only:  # a scheduler that is not there fails in seconds, before the data loads
+        from fer_utils.training.clusters import probe
+
+        probe(scheduler)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain,
                 verbose=not as_json, read_only=plan_only)
     tables = [_NOTEBOOK_TABLE[n] for n in todo if n in _NOTEBOOK_TABLE]
@@ -254,6 +258,10 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
                            jit_epochs=jit_epochs)
     engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     t0 = time.perf_counter()
+    if scheduler:  # a scheduler that is not there fails in seconds, before the data loads
+        from fer_utils.training.clusters import probe
+
+        probe(scheduler)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain)
     import keras
 

@@ -108,16 +108,29 @@ def local_cluster(envs: list[dict], retries: int = DEFAULT_RETRIES, dashboard_ad
 
 def check_scheduler(address):
     """``--scheduler``: None, or an address of the form Dask accepts (``tcp://host:8786``,
-    ``host:8786``); checked with the other arguments, before the data is loaded."""
-    if address is not None and (not isinstance(address, str) or ("://" not in address and ":" not in address)):
-        raise EngineError(f"--scheduler {address!r}: expected a Dask scheduler address such as tcp://host:8786")
+    ``host:8786``, a port from 1 to 65535); checked with the other arguments, before the data is
+    loaded, by ``--plan`` as by the run."""
+    if address is None:
+        return None
+    bad = EngineError(f"--scheduler {address!r}: expected a Dask scheduler address such as tcp://host:8786")
+    if not isinstance(address, str) or not address.strip():
+        raise bad
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme in ("tcp", "tls", "ws", "wss"):
+        host, colon, port = rest.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise bad
+    elif scheme != "inproc":
+        raise bad
     return address
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
-    """A client of an existing Dask scheduler, or a one-line :class:`EngineError` in ``timeout``."""
-    from distributed import Client
-
+def probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A one-line :class:`EngineError` within ``timeout`` unless a Dask scheduler answers at
+    ``address`` (a refused port at once; another kind of server, or silence, after ``timeout``).
+    The study calls it before the data loads; :func:`connect` again before it trains."""
     check_scheduler(address)
     hint = "start one (dask scheduler, or the SLURM/Kubernetes recipes in docs/scale.md) or drop --scheduler to train here"
     host, _, port = address.split("://", 1)[-1].rpartition(":")
@@ -130,10 +143,18 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
     if kind != "Scheduler":
         what = "nothing that speaks Dask" if kind is None else f"a Dask {kind}, not a scheduler"
         raise EngineError(f"--scheduler {address}: {what} answered within {timeout:g}s (is it another server's port?); {hint}")
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
+    """A client of an existing Dask scheduler, or a one-line :class:`EngineError` in ``timeout``."""
+    from distributed import Client
+
+    probe(address, timeout)
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise EngineError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g}s ({type(exc).__name__}); {hint}") from None
+        raise EngineError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g}s ({type(exc).__name__}); "
+                          "start one or drop --scheduler to train here") from None
 
 
 def identity(address: str, timeout: float) -> str | None:
