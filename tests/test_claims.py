@@ -203,17 +203,3 @@ def test_said_vs_got_says_whether_the_rule_agrees():
     assert "picks 4: the same choice" in claims.said_vs_got(agree)
     s = claims.said_vs_got(differ)
     assert "picks 3: a different choice" in s and "held-out validation split (max Val_accuracy) the pick is 4" in s
-
-
-def test_collapse_counts_sentence_reads_the_backends_file(tmp_path):
-    import json
-
-    from fer_utils.study.claims import collapse_counts
-
-    f = tmp_path / "backends.json"
-    f.write_text(json.dumps({"collapse": {"counts": {"tensorflow/ours": {"learned": 4, "prior": 2, "saturated": 0}}},
-                             "gpu": {"counts": {"jax-gpu/legacy/highest": {"learned": 0, "prior": 0, "saturated": 6}}}}))
-    s = collapse_counts(f)
-    assert "tensorflow/ours: 4 learned, 2 at the class prior, 0 saturated" in s
-    assert "jax-gpu/legacy/highest: 0 learned, 0 at the class prior, 6 saturated" in s
-    assert collapse_counts(tmp_path / "missing.json") == ""

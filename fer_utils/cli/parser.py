@@ -321,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=commands.evaluate)
 
     cmp_ = sub.add_parser("compare", help="two models on the same labelled faces, with McNemar's test")
-    cmp_.add_argument("model_a", help="model A: a .keras file or 'fer-package'")
-    cmp_.add_argument("model_b", help="model B: a .keras file or 'fer-package'")
+    cmp_.add_argument("model_a", help="model A, as for 'fer evaluate': 'shipped', a .keras file, a run id, or 'fer-package'")
+    cmp_.add_argument("model_b", help="model B, the same kinds")
     cmp_.add_argument("data", help="labelled faces, as for 'fer evaluate'")
     _scoring_options(cmp_)
     cmp_.set_defaults(func=commands.compare)

@@ -225,24 +225,6 @@ def claim_lr_min_discrepancy(results) -> Claim:
                   lambda m, s, n: _is_best(m, s, n, "Discrepancy", 0.001, "lr", best="min"))
 
 
-def collapse_counts(path=None) -> str:
-    """How often lr 0.01 collapses across seeds and backends, from ``benchmarks/backends.json``
-    (``python benchmarks/bench_backends.py``), as one sentence; "" where that file is absent."""
-    import json
-
-    from fer_utils import paths
-
-    p = Path(path) if path else paths.PROJECT_DIR / "benchmarks" / "backends.json"
-    try:
-        data = json.loads(p.read_text())
-        counts = {**data["collapse"]["counts"], **data.get("gpu", {}).get("counts", {})}
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-    parts = [f"{k}: {v['learned']} learned, {v['prior']} at the class prior, {v['saturated']} saturated"
-             for k, v in sorted(counts.items()) if "legacy_with" not in k]
-    return " Across 6 seeds (depth 2, 2 epochs, synthetic; legacy = the code before the backends agreed): " + "; ".join(parts) + "."
-
-
 def claim_lr_too_large(results) -> Claim:
     def fn(m, s, n):
         if len(m) < 2 or not _has(m, 0.01):
@@ -250,7 +232,7 @@ def claim_lr_too_large(results) -> Claim:
         lo_t, lo_v = _unique(m["Accuracy"]), _unique(m["Val_accuracy"])
         ok = lo_t is not None and lo_v is not None and math.isclose(lo_t, 0.01) and math.isclose(lo_v, 0.01)
         return ok, (f"Accuracy: {_listing(m, s, 'Accuracy', 'lr', n)}. Val_accuracy: {_listing(m, s, 'Val_accuracy', 'lr', n)}. "
-                    f"Lowest: {_name(lo_t, 'lr')} (train), {_name(lo_v, 'lr')} (validation).{collapse_counts()}")
+                    f"Lowest: {_name(lo_t, 'lr')} (train), {_name(lo_v, 'lr')} (validation).")
     return _claim("A learning rate of 0.01 is too large: the lowest training and validation accuracy.", "Table 1 text", results, 1, fn)
 
 

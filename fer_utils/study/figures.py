@@ -133,8 +133,12 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
 
     plt = _plt()
     tables = sorted(results)
-    fig, axes = plt.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.9), sharey=True, squeeze=False)
-    for ax, t in zip(axes[0], tables):
+    ncols = min(2, len(tables))  # two panels a row: readable at a page's width
+    nrows = -(-len(tables) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.5 * nrows + 0.6), sharey=True, squeeze=False)
+    for ax in axes.flat[len(tables):]:
+        ax.set_visible(False)
+    for ax, t in zip(axes.flat, tables):
         res = results[t]
         man, df = res.manifest, res.per_seed
         holdout = man["selection"] == "holdout"
@@ -163,9 +167,10 @@ def tables_by_seed(results: dict, save: str | None = None, folder=None):
         ax.set_title(f"Table {t} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}: {', '.join(map(str, seeds))})", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
     first = results[tables[0]].manifest
-    axes[0, 0].set_ylabel("held-out accuracy" if first["selection"] == "holdout" else "validation (= test) accuracy")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("held-out accuracy" if first["selection"] == "holdout" else "validation (= test) accuracy")
     fig.suptitle(f"The tables per seed (profile {first['profile']['name']}, selection {first['selection']})", fontsize=10)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.5 / (3.5 * nrows + 0.6), 1, 1))
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
     if save:
