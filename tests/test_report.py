@@ -224,3 +224,16 @@ def test_the_run_times_table_says_where_each_run_was_trained():
     older = {"backend": "jax", "device": "gpu", "device_name": "NVIDIA H100 80GB HBM3"}  # before commit and flags were kept
     assert provenance._trained_on(older) == "jax, gpu (NVIDIA H100 80GB HBM3)"
     assert provenance._trained_on(None) == "not recorded"
+
+
+@pytest.mark.slow
+def test_provenance_lists_every_run_the_study_trained(smoke_report):
+    """The runs table counts the final model's runs too: its runs and epochs are the store's."""
+    from fer_utils.study.tables import load_results
+    from fer_utils.training.rundir import read_history
+
+    home, _ = smoke_report
+    times = provenance.run_times(load_results("smoke", home / "results"))
+    store = {d.name: len(read_history(d)) for d in (home / "results" / "runs").iterdir() if (d / "history.csv").exists()}
+    assert set(times.index) == set(store) and "final model" in " ".join(times["tables"])
+    assert times["epochs trained"].sum() == sum(store.values())

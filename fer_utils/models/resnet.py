@@ -175,10 +175,12 @@ def build_resnet(cfg, num_classes: int = 7, *, class_names=None, channels: int =
     keras.utils.set_random_seed(int(cfg.seed))
     seeds = layer_seeds(cfg.seed)
     inputs = keras.Input((cfg.image_size, cfg.image_size, channels), dtype="float32", name="image")
-    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    # the pixel steps and the class probabilities stay float32 under any dtype policy (a mixed
+    # bfloat16 policy then computes the convolutions alone in bfloat16: benchmarks/bench_resnet.py)
+    x = layers.Rescaling(1.0 / 255, name="rescale", dtype="float32")(inputs)
     if augment:
         x = BeyondAugmentation(gray_prob=cfg.gray_prob, lowres_prob=cfg.lowres_prob, erase_prob=cfg.erase_prob,
-                               seed=cfg.seed, name="augment")(x)
+                               seed=cfg.seed, name="augment", dtype="float32")(x)
     x = layers.Conv2D(cfg.stem, 3, padding="same", use_bias=False, name="stem_conv", kernel_initializer=_glorot(seeds))(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
@@ -187,7 +189,8 @@ def build_resnet(cfg, num_classes: int = 7, *, class_names=None, channels: int =
             x = _block(x, width, 2 if b == 0 else 1, f"stage{s + 1}_block{b + 1}", seeds)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(cfg.dropout, name="dropout", seed=next(seeds))(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", kernel_initializer=_glorot(seeds))(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", kernel_initializer=_glorot(seeds),
+                           dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="beyond_resnet")
     model.class_names = class_names
     return model

@@ -254,6 +254,25 @@ def beyond_cost_curve(runs, goal: float | None = 0.875, save: str | None = None,
     return fig
 
 
+def contact_page(sheets, ncols: int = 2):
+    """The contact sheets of an organized folder (:func:`organize_contact_sheets`) on one
+    compact figure, ``ncols`` a row, each titled with its class: one page of a report."""
+    from PIL import Image
+
+    plt = _plt()
+    sheets = list(sheets)
+    nrows = max(1, -(-len(sheets) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, 2.5 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, sheet in zip(axes.flat, sheets):
+        with Image.open(sheet) as im:
+            ax.imshow(im.convert("RGB"))
+        ax.set_title(Path(sheet).stem, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
 def organize_contact_sheets(output, per_sheet: int = 16, *, thumb: int = 96) -> list[Path]:
     """One PNG per class of an organized folder: the ``per_sheet`` most confident faces above
     the ``per_sheet`` least confident ones, each labelled with its confidence.

@@ -77,15 +77,22 @@ def provenance(results: dict, results_dir=None) -> dict:
 
 
 def run_times(results: dict) -> pd.DataFrame:
-    """Every run behind the tables: its tables, epochs trained, wall time (sum of its epochs)."""
+    """Every run the study trained for its tables and its final model (Table 4's manifest
+    names the final model's runs): what it served, epochs trained, wall time (sum of its epochs)."""
     seen: dict[str, dict] = {}
+
+    def add(run, what, epochs):
+        d = seen.setdefault(run.id, {"run": run.id, "tables": [], "epochs used": set(), "_run": run})
+        if what not in d["tables"]:
+            d["tables"].append(what)
+        d["epochs used"].add(int(epochs))
+
     for t, res in sorted(results.items()):
         for r in res.manifest["rows"]:
-            run = res.runs[(r["value"], r["seed"])]
-            d = seen.setdefault(run.id, {"run": run.id, "tables": [], "epochs used": set(), "_run": run})
-            if t not in d["tables"]:
-                d["tables"].append(t)
-            d["epochs used"].add(int(r["epochs"]))
+            add(res.runs[(r["value"], r["seed"])], t, r["epochs"])
+    for t, res in sorted(results.items()):
+        for seed, run in sorted(res.final_runs.items()):
+            add(run, "final model", run.epochs_done)
     rows = []
     for d in seen.values():
         run = d["_run"]

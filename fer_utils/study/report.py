@@ -326,7 +326,8 @@ def beyond_summary(results_dir=None) -> pd.DataFrame | None:
                      "holdout accuracy": (r["holdout"] or {}).get("accuracy"), "test accuracy": t.get("accuracy"),
                      "95% interval": f"{t['ci95'][0]:.4f}-{t['ci95'][1]:.4f}" if t.get("ci95") else "",
                      "mean class accuracy": t.get("mean_class_accuracy"), "test accuracy, flip TTA": tt.get("accuracy"),
-                     "parameters": c.get("parameters"), "train seconds": c.get("train_seconds")})
+                     "parameters": c.get("parameters"),
+                     "train seconds": round(c["train_seconds"]) if isinstance(c.get("train_seconds"), (int, float)) else None})
     return pd.DataFrame(rows).set_index("run") if rows else None
 
 
