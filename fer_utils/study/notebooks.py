@@ -53,6 +53,57 @@ def failed_copy(dest) -> Path:
     return dest.with_name(dest.stem + ".failed.ipynb")
 
 
+class OnceEcho:
+    r"""A stream for the notebooks' echoed stdout that lets each line of a study's configuration
+    (what :meth:`fer_utils.study.experiments.Experiment.describe` prints at the top of every
+    notebook) through once per ``fer run``; everything else passes as it comes. The executed
+    notebooks keep their own full output.
+
+    >>> import io; out = io.StringIO(); echo = OnceEcho(out)
+    >>> _ = echo.write("profile    demo: ...\nepoch 1\n"); _ = echo.write("profile    demo: ...\nepoch 1\n")
+    >>> out.getvalue()
+    'profile    demo: ...\nepoch 1\nepoch 1\n'
+    """
+
+    PREFIXES = ("profile    ", "epochs     scaled", "data       ", "seeds      ", "selection  ", "chain      ", "run store  ")
+
+    def __init__(self, stream):
+        self.stream, self.seen, self.partial = stream, set(), ""
+
+    def write(self, text: str) -> int:
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            if line.startswith(self.PREFIXES):
+                if line in self.seen:
+                    continue
+                self.seen.add(line)
+            self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.partial and not self.partial.startswith(self.PREFIXES):
+            self.stream.write(self.partial)
+            self.partial = ""
+        self.stream.flush()
+
+
+#: One per process: ``fer run`` executes its notebooks one after another through it.
+_ECHO: OnceEcho | None = None
+
+
+def already_shown(text: str) -> None:
+    """Lines of a configuration this process printed itself: the notebooks' echo skips them."""
+    _echo().seen.update(line for line in text.splitlines() if line.startswith(OnceEcho.PREFIXES))
+
+
+def _echo() -> OnceEcho:
+    global _ECHO
+    if _ECHO is None or _ECHO.stream is not sys.stdout:
+        _ECHO = OnceEcho(sys.stdout)
+    return _ECHO
+
+
 def execute(notebook, dest, parameters: dict | None = None, *, cwd=None, stream_output: bool = True) -> Path:
     """Execute ``notebook`` (a name in notebooks/ or a path) with papermill into ``dest``.
 
@@ -81,7 +132,7 @@ def execute(notebook, dest, parameters: dict | None = None, *, cwd=None, stream_
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(cwd or paths.NOTEBOOKS_DIR),
                             kernel_name="python3", progress_bar=False,
-                            stdout_file=sys.stdout if stream_output else None,
+                            stdout_file=_echo() if stream_output else None,
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])
         os.replace(tmp, dest)
     except pm.PapermillExecutionError as exc:

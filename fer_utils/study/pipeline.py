@@ -190,6 +190,9 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
     if plan_only:
         print_plan(plan(exp, tables=tuple(tables) or TABLES, models=needs_models), as_json)
         return 0
+    from fer_utils.study.notebooks import already_shown
+
+    already_shown(exp.describe())  # printed above: the notebooks' copies of it are not echoed again
     data_path = str(exp.data_path)
     params = {"profile": profile, "data": data_path, "seeds": list(exp.seeds) if seeds is not None else [],
               "selection": selection, "chain": chain}
