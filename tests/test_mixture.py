@@ -132,3 +132,20 @@ def test_runs_on_sets_of_different_sizes_train_on_as_many_faces(two_sets, capsys
     assert out.count("20 faces per epoch") == 3
     for r in runs:  # the cost is the same whatever the set's size
         assert r.metrics["cost"]["images_per_epoch"] == 20
+
+
+def test_the_results_page_quotes_the_mixture_tables_as_they_rebuild():
+    """docs/results.md's mixture section is benchmarks/mixture_table.py's output on the committed
+    run files and comparisons (benchmarks/mixture/), line for line: numbers rebuilt, not typed."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("mixture_table", root / "benchmarks" / "mixture_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    page = (root / "docs" / "results.md").read_text()
+    text = mod.tables()
+    missing = [line for line in text.splitlines() if line.strip() and line not in page]
+    assert not missing, f"docs/results.md lacks {len(missing)} line(s) of the mixture tables, e.g. {missing[0]!r}"
+    assert "DROP at this cost" in text or "KEEP at this cost" in text

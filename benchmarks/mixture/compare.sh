@@ -1,0 +1,24 @@
+#!/bin/bash
+# Issue 26 item 2: every pair of A, B, C compared face for face (McNemar) on RAF-DB test (as
+# given and in grayscale) and FER2013 PublicTest, into benchmarks/mixture/compare/ (resumable:
+# a finished comparison is kept). Same FER_HOME and FER_DATA as train.sh; from the repository root.
+set -euo pipefail
+FER=${FER:-.venv/bin/fer}
+D=${FER_DATA:-../shared/data}
+OUT=${OUT:-benchmarks/mixture/compare}
+A=resnet-e10-b128-s0-holdout-a9d553f83d41
+B=resnet-e10-b128-s0-holdout-4132da5d66ae
+C=resnet-e10-b128-s0-holdout-3606e30baedf
+mkdir -p "$OUT"
+for data in raf-basic fer2013; do
+  for view in as-is gray; do
+    [ $data = fer2013 ] && [ $view = gray ] && continue  # FER2013 is grayscale already
+    for pair in "A C" "B C" "A B"; do
+      set -- $pair; x=${!1}; y=${!2}
+      out=$OUT/$1$2-$data-$view.json
+      [ -s "$out" ] && continue
+      $FER compare $x $y $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
+      echo "done $out"
+    done
+  done
+done

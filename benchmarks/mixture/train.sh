@@ -1,0 +1,11 @@
+#!/bin/bash
+# Issue 26 item 2: RAF-DB only (A), FER2013 only (B) and both with an equal mix (C), at equal
+# training cost: 10 epochs of 11,044 faces each (RAF-DB's train split less its 10% holdout).
+# Run from the repository root: FER_DATA=/path/to/data FER_HOME=/somewhere bash benchmarks/mixture/train.sh
+set -euo pipefail
+FER=${FER:-.venv/bin/fer}
+D=${FER_DATA:-../shared/data}
+common="--model resnet --image-size 64 --batch-size 128 --seed 0 --selection holdout --epochs 10 --epoch-faces 11044"
+$FER train --data $D/raf-basic.zip $common
+$FER train --data $D/fer2013.zip $common
+$FER train --data $D/raf-basic.zip --data $D/fer2013.zip --mix equal $common

@@ -1,0 +1,85 @@
+"""The mixture experiment's tables (issue 26 item 2), rebuilt from the committed run files and
+comparisons in benchmarks/mixture/ (made by benchmarks/mixture/train.sh and compare.sh).
+
+    python benchmarks/mixture_table.py [FOLDER]
+
+Prints two Markdown tables (each model on each test set; each pair, face for face, with
+McNemar's exact test) and the rule's verdict: keep the mixture only if it holds RAF-DB test
+within one point of RAF-DB-only while gaining on FER2013 (McNemar p < 0.05). docs/results.md
+quotes this output; tests/test_docs.py checks that it still does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parent / "mixture"
+NAMES = {"a9d553f83d41": "RAF-DB only", "4132da5d66ae": "FER2013 only", "3606e30baedf": "both, equal mix"}
+SETS = [("raf-basic", "as-is", "RAF-DB test"), ("raf-basic", "gray", "RAF-DB test, grayscale"), ("fer2013", "as-is", "FER2013 PublicTest")]
+
+
+def _tag(path: str) -> str:
+    return next(t for t in NAMES if t in path)
+
+
+def load(folder=FOLDER) -> tuple[dict, dict, list]:
+    folder = Path(folder)
+    runs = {}
+    for d in sorted((folder / "runs").iterdir()):
+        m = json.loads((d / "metrics.json").read_text())
+        last = m["evaluations"][str(max(int(e) for e in m["evaluations"]))]
+        runs[_tag(d.name)] = {"id": d.name, "holdout": last["holdout"]["accuracy"], "cost": m["cost"],
+                              "where": last.get("trained_with", {})}
+    scores, pairs = {}, []
+    for f in sorted((folder / "compare").glob("*.json")):
+        d = json.loads(f.read_text())
+        key = (Path(d["a"]["data"]["source"]).stem, d["a"]["view"])
+        ta, tb = _tag(d["a"]["model"]["model"]), _tag(d["b"]["model"]["model"])
+        scores[(ta, *key)], scores[(tb, *key)] = d["a"], d["b"]
+        pairs.append({"a": ta, "b": tb, "set": key, "diff": d["difference"], "mcnemar": d["mcnemar"], "n": d["a"]["n"]})
+    return runs, scores, pairs
+
+
+def _p(p: float) -> str:
+    return "< 1e-300" if p < 1e-300 else f"{p:.1e}"
+
+
+def _acc(s) -> str:
+    return f"{s['accuracy']:.4f} ({s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}), mean class {s['mean_class_accuracy']:.3f}"
+
+
+def tables(folder=FOLDER) -> str:
+    runs, scores, pairs = load(folder)
+    label = {(d, v): name for d, v, name in SETS}
+    out = ["| model (run) | holdout | " + " | ".join(name for _, _, name in SETS) + " | training |",
+           "|---|---|" + "---|" * len(SETS) + "---|"]
+    for tag, name in NAMES.items():
+        r = runs[tag]
+        c = r["cost"]
+        cells = [_acc(scores[(tag, d, v)]) if (tag, d, v) in scores else "" for d, v, _ in SETS]
+        out.append(f"| {name} (`{r['id']}`) | {r['holdout']:.4f} | " + " | ".join(cells)
+                   + f" | {c['epochs']} x {c['images_per_epoch']:,} faces, {c['train_seconds'] / 60:.0f} min |")
+    out += ["", "| pair (A - B) | test set | A - B | A right, B wrong / B right, A wrong | McNemar exact p |", "|---|---|---|---|---|"]
+    for p in sorted(pairs, key=lambda p: (SETS.index(next(s for s in SETS if s[:2] == p["set"])), p["a"], p["b"])):
+        m = p["mcnemar"]
+        out.append(f"| {NAMES[p['a']]} - {NAMES[p['b']]} | {label[p['set']]} (n={p['n']:,}) | {p['diff']:+.4f} | "
+                   f"{m['b']} / {m['c']} | {_p(m['p_exact'])} |")
+    a, c = "a9d553f83d41", "3606e30baedf"
+    raf = scores[(c, "raf-basic", "as-is")]["accuracy"] - scores[(a, "raf-basic", "as-is")]["accuracy"]
+    fer = scores[(c, "fer2013", "as-is")]["accuracy"] - scores[(a, "fer2013", "as-is")]["accuracy"]
+    p_fer = next(p["mcnemar"]["p_exact"] for p in pairs if {p["a"], p["b"]} == {a, c} and p["set"] == ("fer2013", "as-is"))
+    keep = raf >= -0.01 and fer > 0 and p_fer < 0.05
+    where = runs[a]["where"]
+    out += ["", f"Rule: keep the mixture only if RAF-DB test stays within 1 point of RAF-DB only while FER2013 gains. "
+            f"Mixture - RAF-DB only: RAF-DB test {100 * raf:+.1f} points, FER2013 {100 * fer:+.1f} points (p {_p(p_fer)}): "
+            f"{'KEEP' if keep else 'DROP'} at this cost.",
+            f"Machine: {where.get('device_name', '?')} ({where.get('machine', '?')}; {where.get('cpu_flags', '?')}), "
+            f"Keras {where.get('keras', '?')} on {where.get('backend', '?')}, seed 0; minutes measured while other jobs shared the CPU "
+            "(the cost is fixed by the faces seen)."]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(tables(sys.argv[1] if len(sys.argv) > 1 else FOLDER))
