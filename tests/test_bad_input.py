@@ -150,7 +150,13 @@ def _call(argv, capsys):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input(name, tmp_path, report_tree, monkeypatch, capsys):
-    setup, code, words = CASES[name]
+    check_case(CASES[name], tmp_path, report_tree, monkeypatch, capsys)
+
+
+def check_case(case, tmp_path, report_tree, monkeypatch, capsys):
+    """One corpus case (setup, exit code, words): the code, ONE line holding the words, no
+    traceback, nothing under ``tmp_path`` changed. Shared by the other in-process corpora."""
+    setup, code, words = case
     monkeypatch.delenv("FER_DEBUG", raising=False)
     argv = setup(tmp_path, report_tree, monkeypatch)
     before = _snapshot(tmp_path)
