@@ -2,10 +2,21 @@
 # Issue 26 item 2: RAF-DB only (A), FER2013 only (B) and both with an equal mix (C), at equal
 # training cost: 10 epochs of 11,044 faces each (RAF-DB's train split less its 10% holdout).
 # Run from the repository root: FER_DATA=/path/to/data FER_HOME=/somewhere bash benchmarks/mixture/train.sh
+# CURVE=1 adds the cost curve's runs below; CURVE=only trains those alone.
 set -euo pipefail
 FER=${FER:-.venv/bin/fer}
 D=${FER_DATA:-../shared/data}
 common="--model resnet --image-size 64 --batch-size 128 --seed 0 --selection holdout --epochs 10 --epoch-faces 11044"
-$FER train --data $D/raf-basic.zip $common
-$FER train --data $D/fer2013.zip $common
-$FER train --data $D/raf-basic.zip --data $D/fer2013.zip --mix equal $common
+if [ "${CURVE:-0}" != only ]; then
+  $FER train --data $D/raf-basic.zip $common
+  $FER train --data $D/fer2013.zip $common
+  $FER train --data $D/raf-basic.zip --data $D/fer2013.zip --mix equal $common
+fi
+
+# The cost curve: the same at 2x and (the mixture) 4x the cost (20 and 40 epochs of 11,044 faces).
+if [ "${CURVE:-0}" != 0 ]; then
+  curve="--model resnet --image-size 64 --batch-size 128 --seed 0 --selection holdout --epoch-faces 11044"
+  $FER train --data $D/raf-basic.zip $curve --epochs 20
+  $FER train --data $D/raf-basic.zip --data $D/fer2013.zip --mix equal $curve --epochs 20
+  $FER train --data $D/raf-basic.zip --data $D/fer2013.zip --mix equal $curve --epochs 40
+fi
