@@ -17,7 +17,6 @@ difference. Ends with a ``RESULT`` line.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import tempfile
