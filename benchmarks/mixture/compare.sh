@@ -22,3 +22,18 @@ for data in raf-basic fer2013; do
     done
   done
 done
+
+# The cost curve (CURVE=1): RAF-DB only against the mixture at 20 epochs, on both test sets.
+if [ "${CURVE:-0}" != 0 ]; then
+  R20=resnet-e20-b128-s0-holdout-a072a767660d
+  M20=resnet-e20-b128-s0-holdout-70067763ee97
+  for data in raf-basic fer2013; do
+    for pair in "R20 M20"; do
+      set -- $pair; x=${!1}; y=${!2}
+      out=$OUT/$1$2-$data-as-is.json
+      [ -s "$out" ] && continue
+      $FER compare $x $y $D/$data.zip --json > "$out.tmp" && mv "$out.tmp" "$out"
+      echo "done $out"
+    done
+  done
+fi
