@@ -105,6 +105,16 @@ def test_two_workers_train_the_same_histories_as_one_process(study, tmp_path, ca
     assert again["epochs_trained"] == 0  # a complete store: nothing to hand out
 
 
+def _cmdline(proc) -> str:
+    """A process's command line, or "" for one that ended meanwhile (a short-lived child)."""
+    import psutil
+
+    try:
+        return " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return ""
+
+
 @pytest.mark.slow
 def test_a_killed_worker_is_retried_and_its_run_resumes(study, tmp_path, monkeypatch):
     import psutil
@@ -127,10 +137,13 @@ def test_a_killed_worker_is_retried_and_its_run_resumes(study, tmp_path, monkeyp
     deadline = time.time() + 300
     while time.time() < deadline and t.is_alive() and not killed:
         if sum(_rows(store).values()) >= 1:  # training has begun: kill a worker mid-study
-            workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+            workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in _cmdline(p)]
             if workers:
-                os.kill(workers[0].pid, signal.SIGKILL)
-                killed.append(workers[0].pid)
+                try:
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    killed.append(workers[0].pid)
+                except ProcessLookupError:  # it ended on its own meanwhile: look again
+                    pass
         time.sleep(0.05)
     t.join(600)
     assert killed, "no worker process was found to kill"
