@@ -20,7 +20,7 @@ NAMES = {"a9d553f83d41": "RAF-DB only", "4132da5d66ae": "FER2013 only", "3606e30
 #: The cost curve's runs (train.sh with CURVE=1): twice the cost.
 CURVE = {"a072a767660d": "RAF-DB only, 20 epochs", "70067763ee97": "both, equal mix, 20 epochs"}
 #: Each domain's faces: the mixture at 20 epochs saw as many faces of each set as the one-set runs at 10.
-LABELS = {**{t: n + ", 10 epochs" if t in NAMES else n for t, n in NAMES.items()}, **CURVE}
+LABELS = {**{t: n + ", 10 epochs" for t, n in NAMES.items()}, **CURVE}
 SETS = [("raf-basic", "as-is", "RAF-DB test"), ("raf-basic", "gray", "RAF-DB test, grayscale"), ("fer2013", "as-is", "FER2013 PublicTest")]
 
 

@@ -29,7 +29,7 @@ from fer_utils.stats import contingency, mcnemar
 from fer_utils.training.scoring import OTHER, score  # noqa: F401  (score: re-exported, what fer evaluate prints)
 # the fer package's model, re-exported: its output order is mapped to ours by name (canonical)
 from fer_utils.apply.fer_package import (FER_PACKAGE, FER_PACKAGE_CLASSES, FerPackagePredictor,  # noqa: F401
-                                         _resize_bilinear, fer_package_weights)
+                                         fer_package_weights, resize_bilinear)
 TTA_CHOICES = (None, "flip")
 
 
@@ -72,8 +72,8 @@ def view(x: np.ndarray, name: str) -> np.ndarray:
     if name == "gray":
         return gray
     side = x.shape[1]
-    small = [_resize_bilinear(img, 48).clip(0, 255).round().astype(np.uint8) for img in gray]
-    return np.stack([_resize_bilinear(img, side).clip(0, 255).round().astype(np.uint8) for img in small])
+    small = [resize_bilinear(img, 48).clip(0, 255).round().astype(np.uint8) for img in gray]
+    return np.stack([resize_bilinear(img, side).clip(0, 255).round().astype(np.uint8) for img in small])
 
 
 # --------------------------------------------------------------------------------------------

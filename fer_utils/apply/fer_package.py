@@ -73,7 +73,7 @@ class FerPackagePredictor:
         for i, g in enumerate(gray):
             mean = int(round(float(g[-2:].mean())))  # cv2.mean of the bottom two rows
             g = np.pad(g, self.pad, mode="constant", constant_values=mean)
-            out[i] = _resize_bilinear(g, self.side)
+            out[i] = resize_bilinear(g, self.side)
         return ((out / 255.0 - 0.5) * 2.0)[..., None]
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -86,7 +86,7 @@ class FerPackagePredictor:
                 "parameters": int(self.model.count_params()), "class_names": list(self.class_names)}
 
 
-def _resize_bilinear(img: np.ndarray, side: int) -> np.ndarray:
+def resize_bilinear(img: np.ndarray, side: int) -> np.ndarray:
     try:
         import cv2
 

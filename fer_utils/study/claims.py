@@ -16,7 +16,6 @@ reproduction disagrees with the report and where the report disagrees with itsel
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np

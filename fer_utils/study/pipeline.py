@@ -33,11 +33,14 @@ _NOTEBOOK_TABLE = {v: k for k, v in TABLE_NOTEBOOKS.items()}
 
 
 def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="report", workers=None,
-                    gpus=None, workers_per_gpu=None, threads=None, scheduler=None, jit_epochs=False) -> dict:
+                    gpus=None, workers_per_gpu=None, threads=None, scheduler=None, jit_epochs=False,
+                    reach_scheduler=False) -> dict:
     """Every argument of a study, checked once (one-line errors naming the argument and the fix).
+    ``reach_scheduler``: also ask ``scheduler`` whether it is a Dask scheduler (the run, not the
+    plan, which only reads), so that one that is not there fails in seconds, before the data loads.
 
     ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
-    from fer_utils.training.clusters import check_scheduler
+    from fer_utils.training.clusters import check_scheduler, probe
 
     prof = get_profile(profile)
     if seeds is not None:
@@ -72,6 +75,8 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
         raise ConfigError(f"profile {profile!r} has no embedded data: pass the RAF-DB folder or zip "
                           f"(--data /path/to/raf-basic.zip, or DATA=... for make)")
     check_writable(paths.RESULTS_DIR)
+    if scheduler and reach_scheduler:
+        probe(scheduler)
     return {"profile": profile, "data": str(Path(data).expanduser().resolve()) if data else "", "seeds": seeds,
             "selection": selection, "chain": chain}
 
@@ -175,13 +180,9 @@ def run_study(*, profile: str, data=None, seeds=None, selection: str = "test", c
                           "would be trained")
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
                            gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler,
-                           jit_epochs=jit_epochs)
+                           jit_epochs=jit_epochs, reach_scheduler=not plan_only)
     engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     todo = check_notebooks(notebooks, profile)
-    if scheduler and not plan_only:  # a scheduler that is not there fails in seconds, before the data loads
-        from fer_utils.training.clusters import probe
-
-        probe(scheduler)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain,
                 verbose=not as_json, read_only=plan_only)
     tables = [_NOTEBOOK_TABLE[n] for n in todo if n in _NOTEBOOK_TABLE]
@@ -258,13 +259,9 @@ def run_tables(*, profile: str, data=None, seeds=None, selection: str = "test", 
     tables = check_tables(tables)
     args = check_arguments(profile=profile, data=data, seeds=seeds, selection=selection, chain=chain, workers=workers,
                            gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler,
-                           jit_epochs=jit_epochs)
+                           jit_epochs=jit_epochs, reach_scheduler=True)
     engine = {"gpus": check_gpus(gpus), "workers_per_gpu": workers_per_gpu, "threads": threads, "jit_epochs": jit_epochs or None}
     t0 = time.perf_counter()
-    if scheduler:  # a scheduler that is not there fails in seconds, before the data loads
-        from fer_utils.training.clusters import probe
-
-        probe(scheduler)
     exp = setup(profile=profile, data=args["data"], seeds=list(args["seeds"] or ()), selection=selection, chain=chain)
     import keras
 

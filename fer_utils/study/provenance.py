@@ -90,8 +90,8 @@ def run_times(results: dict) -> pd.DataFrame:
     for t, res in sorted(results.items()):
         for r in res.manifest["rows"]:
             add(res.runs[(r["value"], r["seed"])], t, r["epochs"])
-    for t, res in sorted(results.items()):
-        for seed, run in sorted(res.final_runs.items()):
+    for res in results.values():
+        for run in res.final_runs.values():
             add(run, "final model", run.epochs_done)
     rows = []
     for d in seen.values():
