@@ -131,11 +131,16 @@ def run_model_path(spec) -> Path | None:
 
 def load_predictor(model):
     """A predictor for ``model``: ``None`` or ``shipped`` (the model in the package), a .keras
-    path, a run id of the store, ``fer-package``, or an object with ``predict``."""
+    path, a run id of the store, ``fer-package``, several of ours joined by ``+`` (an ensemble:
+    :mod:`fer_utils.apply.ensemble`), or an object with ``predict``."""
     from fer_utils.apply import shipped
+    from fer_utils.apply.ensemble import EnsemblePredictor, members_of
 
     if hasattr(model, "predict") and hasattr(model, "class_names") and hasattr(model, "load_size"):
         return model
+    members = members_of(model)
+    if members:
+        return EnsemblePredictor([load_predictor(m) for m in members], str(model))
     if str(model) in (FER_PACKAGE, "fer"):
         return FerPackagePredictor()
     if model is None or str(model) == shipped.NAME:

