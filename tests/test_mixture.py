@@ -149,3 +149,32 @@ def test_the_results_page_quotes_the_mixture_tables_as_they_rebuild():
     missing = [line for line in text.splitlines() if line.strip() and line not in page]
     assert not missing, f"docs/results.md lacks {len(missing)} line(s) of the mixture tables, e.g. {missing[0]!r}"
     assert "DROP at this cost" in text or "KEEP at this cost" in text
+
+
+def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained():
+    """docs/results.md's seeds section is benchmarks/seeds_table.py's output on benchmarks/seeds/,
+    line for line; each seed's fer evaluate score equals what its training recorded (test, and
+    test with flip TTA), and the shipped model's equals its card's."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("seeds_table", root / "benchmarks" / "seeds_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    page = (root / "docs" / "results.md").read_text()
+    text = mod.tables()
+    missing = [line for line in text.splitlines() if line.strip() and line not in page]
+    assert not missing, f"docs/results.md lacks {len(missing)} line(s) of the seed tables, e.g. {missing[0]!r}"
+    got = mod.load()
+    runs, scores = got["runs"], got["scores"]
+    assert sorted(runs) == [0, 1, 2] and "ensemble of the 3 seeds" in text
+    for s in (1, 2):
+        assert scores[(s, "raf-basic", "none")]["correct"] == runs[s]["test"]["correct"]
+        assert scores[(s, "raf-basic", "flip")]["correct"] == runs[s]["test_tta"]["correct"]
+        assert scores[(s, "raf-basic", "none")]["confusion"] == runs[s]["test"]["confusion"]
+    card = json.loads((root / "fer_utils" / "weights" / "card.json").read_text())
+    for name, data in (("RAF-DB test", "raf-basic"), ("FER2013 PublicTest", "fer2013")):
+        assert scores[(0, data, "none")]["accuracy"] == pytest.approx(card["tests"][name]["accuracy"])
+    for (data, tta), c in got["pairs"].items():  # the ensemble's members are the three seeds
+        assert len(c["b"]["model"]["members"]) == 3 and c["b"]["tta"] == (None if tta == "none" else tta)

@@ -1,0 +1,101 @@
+"""The shipped recipe's seeds and their ensemble (issue 26 item 4), rebuilt from the committed
+files in benchmarks/seeds/ (made by benchmarks/seeds/train.sh and compare.sh) and the shipped
+model's card (seed 0).
+
+    python benchmarks/seeds_table.py [FOLDER]
+
+Prints two Markdown tables: each seed, their mean ± standard deviation and the ensemble (the mean
+of the three models' probabilities) on RAF-DB test and FER2013 PublicTest, plain and with flip
+TTA; and the ensemble against the shipped model face for face (McNemar's exact test).
+docs/results.md quotes this output; tests/test_mixture.py checks that it still does.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parent / "seeds"
+CARD = Path(__file__).resolve().parents[1] / "fer_utils" / "weights" / "card.json"
+SETS = [("raf-basic", "RAF-DB test"), ("fer2013", "FER2013 PublicTest")]
+COLUMNS = [(d, t) for d, _ in SETS for t in ("none", "flip")]
+
+
+def load(folder=FOLDER, card=CARD) -> dict:
+    """{"runs": {seed: run facts}, "scores": {(model, set, tta): evaluation}, "pairs": {(set, tta): comparison}}."""
+    folder = Path(folder)
+    card = json.loads(Path(card).read_text())
+    runs = {0: {"id": card["run_id"], "holdout": card["holdout"]["accuracy"], "cost": card["training"]["cost"],
+                "where": card["training"]["trained_with"], "note": "the shipped model (float16)"}}
+    for d in sorted((folder / "runs").iterdir()):
+        m = json.loads((d / "metrics.json").read_text())
+        last = m["evaluations"][str(max(int(e) for e in m["evaluations"]))]
+        seed = json.loads((d / "config.json").read_text())["seed"]
+        runs[seed] = {"id": d.name, "holdout": last["holdout"]["accuracy"], "cost": m["cost"], "where": last.get("trained_with", {}),
+                      "test": last["test"], "test_tta": last["test_tta"], "note": ""}
+    scores, pairs = {}, {}
+    for f in sorted((folder / "scores").glob("seed*.json")):
+        seed, data, tta = f.stem.split("-", 2)[0][4:], *f.stem.split("-", 1)[1].rsplit("-", 1)
+        scores[(int(seed), data, tta)] = json.loads(f.read_text())
+    for f in sorted((folder / "compare").glob("shipped-ensemble-*.json")):
+        data, tta = f.stem[len("shipped-ensemble-"):].rsplit("-", 1)
+        c = json.loads(f.read_text())
+        scores[(0, data, tta)], scores[("ensemble", data, tta)] = c["a"], c["b"]
+        pairs[(data, tta)] = c
+    return {"runs": runs, "scores": scores, "pairs": pairs}
+
+
+def _p(p: float) -> str:
+    return "< 1e-300" if p < 1e-300 else f"{p:.1e}"
+
+
+def _cell(s) -> str:
+    return f"{s['accuracy']:.4f} ({s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}), mean class {s['mean_class_accuracy']:.3f}"
+
+
+def tables(folder=FOLDER, card=CARD) -> str:
+    got = load(folder, card)
+    runs, scores, pairs = got["runs"], got["scores"], got["pairs"]
+    head = " | ".join(f"{name}{', flip TTA' if t == 'flip' else ''}" for d, name in SETS for t in ("none", "flip"))
+    out = [f"| model | holdout | {head} | training |", "|---|---|" + "---|" * len(COLUMNS) + "---|"]
+    seeds = sorted(runs)
+    for s in seeds:
+        r, c = runs[s], runs[s]["cost"]
+        cells = [_cell(scores[(s, d, t)]) if (s, d, t) in scores else "" for d, t in COLUMNS]
+        out.append(f"| seed {s} (`{r['id']}`{', ' + r['note'] if r['note'] else ''}) | {r['holdout']:.4f} | " + " | ".join(cells)
+                   + f" | {c['train_seconds'] / 3600:.2f} h, {r['where'].get('device_name', '?')} |")
+    if all((s, d, t) in scores for s in seeds for d, t in COLUMNS):
+        def spread(values):
+            return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+        cells = [spread([scores[(s, d, t)]["accuracy"] for s in seeds]) + ", mean class "
+                 + f"{statistics.mean(scores[(s, d, t)]['mean_class_accuracy'] for s in seeds):.3f}" for d, t in COLUMNS]
+        out.append(f"| mean ± std of the {len(seeds)} seeds | {spread([runs[s]['holdout'] for s in seeds])} | " + " | ".join(cells) + " | |")
+    if all(("ensemble", d, t) in scores for d, t in COLUMNS):
+        cells = [_cell(scores[("ensemble", d, t)]) for d, t in COLUMNS]
+        hours = sum(runs[s]["cost"]["train_seconds"] for s in seeds) / 3600
+        out.append(f"| ensemble of the {len(seeds)} seeds (mean probability) | not measured (each seed held out other faces) | "
+                   + " | ".join(cells) + f" | {hours:.2f} h in all |")
+    out += ["", "| ensemble - shipped model (seed 0) | test set | difference | ensemble right, shipped wrong / shipped right, ensemble wrong | McNemar exact p |",
+            "|---|---|---|---|---|"]
+    for d, name in SETS:
+        for t in ("none", "flip"):
+            if (d, t) not in pairs:
+                continue
+            c = pairs[(d, t)]
+            m = c["mcnemar"]
+            out.append(f"| both {'with flip TTA' if t == 'flip' else 'plain'} | {name} (n={c['a']['n']:,}) | {-c['difference']:+.4f} | "
+                       f"{m['c']} / {m['b']} | {_p(m['p_exact'])} |")
+    where = {s: runs[s]["where"] for s in seeds}
+    out += ["", "Seed 0 is the shipped model (float16 weights; trained on "
+            f"{where[0].get('device_name', '?')}, {where[0].get('cpu_flags', '?')}); "
+            + "; ".join(f"seed {s} trained on {where[s].get('device_name', '?')} ({where[s].get('cpu_flags', '?')}), "
+                        f"Keras {where[s].get('keras', '?')} on {where[s].get('backend', '?')}" for s in seeds if s)
+            + ". Training hours were measured while other jobs shared the CPU."]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(tables(sys.argv[1] if len(sys.argv) > 1 else FOLDER))
