@@ -78,6 +78,52 @@ def test_ship_writes_weights_and_a_card_every_number_of_which_is_measured(tmp_pa
     assert (other / "mine.txt").read_text() == "x"
 
 
+def test_a_run_on_two_sets_ships_with_each_set_on_its_card(tmp_path, capsys):
+    """A mixture run (fer train --data A --data B) ships with --data A --data B: the card lists each
+    set with its faces and its own held-out accuracy, the terms name both, the rebuild commands
+    give both; without --data the refusal is one line that says how to give them."""
+    from conftest import write_official_layout
+    from fer_utils.cli import main
+    from fer_utils.training.store import RunStore
+
+    a = write_report_layout(tmp_path / "a", per_class=(6, 2), seed=1)
+    b = write_official_layout(tmp_path / "b", per_class=(4, 3), seed=2)
+    assert main(["train", "--preset", "resnet-smoke", "--data", str(a), "--data", str(b), "--mix", "equal",
+                 "--epoch-faces", "40"]) == 0
+    (run,) = RunStore().runs()
+    capsys.readouterr()
+    dest = tmp_path / "weights"
+    tests = ["--test", f"A test={a}", "--test", f"B test={b}"]
+    assert main(["ship", run.id, *tests, "--dest", str(dest)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "trained on several sets" in err and "--data" in err and not dest.exists()
+    assert main(["ship", run.id, "--data", str(b), "--data", str(a), *tests, "--dest", str(dest)]) == 2  # wrong order
+    assert "in its order" in capsys.readouterr().err
+    assert main(["ship", run.id, "--data", str(a), "--data", str(tmp_path / "nowhere"), *tests, "--dest", str(dest)]) == 2
+    assert "nowhere: no such file or folder" in capsys.readouterr().err
+    assert main(["ship", run.id, "--data", str(a), "--data", str(b), *tests, "--dest", str(dest), "--name", "toy-mix"]) == 0
+    card = shipped.read_card(dest)
+    on = card["trained_on"]
+    assert [t["name"] for t in on["sets"]] == ["A", "B"] and on["name"] == "A + B, train splits"
+    ev = run.evaluation(run.epochs_done)
+    assert sum(t["train_faces"] for t in on["sets"]) == on["train_faces"] and sum(t["held_out"] for t in on["sets"]) == on["held_out"]
+    assert [t["held_out"] for t in on["sets"]] == [ev["holdout_by_source"][k]["n"] for k in ("a", "b")]
+    by_set = card["holdout"]["by_set"]
+    assert [v["n"] for v in by_set.values()] == [t["held_out"] for t in on["sets"]]
+    n = sum(v["n"] for v in by_set.values())
+    assert n == card["holdout"]["n"]
+    assert abs(sum(v["accuracy"] * v["n"] for v in by_set.values()) / n - card["holdout"]["accuracy"]) < 1e-9
+    assert "from A and B, whose terms all allow non-commercial research use only" in card["terms"]
+    assert card["training"]["command"].endswith(f"--data {a.name} --data {b.name} --mix equal --epoch-faces 40 --epochs "
+                                                f"{card['training']['epochs']}")
+    assert f"fer ship {run.id} --data {a.name} --data {b.name} --test" in card["ship_command"]
+    text = (dest / shipped.CARD_MD).read_text()
+    assert text == render_card(card)
+    for needed in ("- A, train split", "- B, train split", "Mixed (equal): 40 faces an epoch, an equal share from each set",
+                   "(A ", "; B ", "(A and B)"):
+        assert needed in text, needed
+
+
 def test_a_damaged_shipped_file_is_one_line(tmp_path, smoke_run):
     from fer_utils.apply.ship import ship_run
 
@@ -124,9 +170,9 @@ def test_the_cards_numbers_are_measured_again_on_the_real_test_sets():
     """Every test set on the card that is at hand is scored again with the shipped file: the same
     faces right, the same confusion matrix; and the holdout accuracy that chose it."""
     from fer_utils.apply.evaluate import KerasPredictor, evaluate
-    from fer_utils.data import datasets
+    from fer_utils.data.mixture import load_many, sources_of
     from fer_utils.training.config import RunConfig
-    from fer_utils.training.trainer import split_for
+    from fer_utils.training.trainer import holdout_split, split_for
 
     card = shipped.read_card()
     net, names = shipped.load()
@@ -142,11 +188,17 @@ def test_the_cards_numbers_are_measured_again_on_the_real_test_sets():
         checked += 1
     if not checked:
         pytest.skip(f"none of the card's test sets is in {paths.SHARED_DATA}")
-    train = datasets.load(paths.SHARED_DATA / card["trained_on"]["source"], image_size=card["config"]["image_size"], verbose=False)
+    on = card["trained_on"]
+    sources = [paths.SHARED_DATA / t["source"] for t in on.get("sets", [])] or [paths.SHARED_DATA / on["source"]]
+    train = load_many([str(p) for p in sources], image_size=card["config"]["image_size"], verbose=False)
+    assert train.fingerprint == card["config"]["data"]
     cfg = RunConfig.from_dict(card["config"])
     _, _, x_val, y_val, _, _ = split_for(cfg, train)
-    probs = pred.predict(x_val)
-    assert abs(float((probs.argmax(1) == y_val).mean()) - card["holdout"]["accuracy"]) < 1e-9
+    right = pred.predict(x_val).argmax(1) == y_val
+    assert abs(float(right.mean()) - card["holdout"]["accuracy"]) < 1e-9
+    src = sources_of(train, "train")[holdout_split(cfg, train)[1]]
+    for i, (name, v) in enumerate((card["holdout"].get("by_set") or {}).items()):  # a run on several sets: each set's
+        assert (int((src == i).sum()), float(right[src == i].mean())) == (v["n"], v["accuracy"]), name
 
 
 @needs_shipped

@@ -3,6 +3,8 @@
 What it does, in order (nothing is written until every number is measured):
 
 1. the run must be finished and selected on a HOLDOUT (its test split was scored once, at the end);
+   its training data is loaded again (``data``: every set, in the run's order; by default the
+   first test set's path) and must have the run's fingerprint;
 2. float16 or float32: the final model's holdout faces are predicted with its float32 weights and
    with the same weights rounded to float16; float16 ships when it scores the same within 0.1
    point (:data:`FP16_TOLERANCE`), float32 otherwise;
@@ -12,6 +14,10 @@ What it does, in order (nothing is written until every number is measured):
    and per class accuracy, confusion matrix);
 4. ``weights.npz``, ``card.json`` and ``MODEL_CARD.md`` (rendered from card.json by
    :func:`render_card`) replace DEST as a whole, atomically (:func:`fer_utils.atomic.staged_folder`).
+
+A run trained on several sets at once (:mod:`fer_utils.data.mixture`) ships like any other: its card
+lists each set, with its terms and its own held-out accuracy, and the command that trains it
+again (``--data`` of each set, ``--mix``, ``--epoch-faces``).
 
 Every number on the card comes from this command; ``tests/test_shipped.py`` checks them against
 the shipped file (scoring it again on the real test sets where they are at hand).
@@ -30,6 +36,26 @@ FP16_TOLERANCE = 0.001  # 0.1 point of holdout accuracy
 MAX_BYTES = 6 * 1024 * 1024
 TERMS = ("The weights derive from RAF-DB, whose terms allow non-commercial research use only; so do these weights. "
          "Do not use them commercially, and do not use them to make decisions about people.")
+
+
+def terms(set_names) -> str:
+    """The card's terms for weights derived from ``set_names`` (RAF-DB alone: :data:`TERMS`)."""
+    names = list(set_names) or ["RAF-DB"]
+    if names == ["RAF-DB"]:
+        return TERMS
+    joined = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return TERMS.replace("from RAF-DB, whose terms allow", f"from {joined}, whose terms all allow")
+
+
+def parse_data(specs) -> list[Path]:
+    """``fer ship --data`` paths (the run's training sets), each checked; [] when none is given."""
+    out = []
+    for spec in specs or []:
+        p = Path(str(spec)).expanduser()
+        if not p.exists():
+            raise DataError(f"--data {spec}: no such file or folder; expected the data set the run was trained on")
+        out.append(p)
+    return out
 
 
 def parse_tests(specs) -> list[tuple[str, Path]]:
@@ -68,13 +94,14 @@ def precision_check(model, x_val, y_val) -> dict:
     return {"n": int(len(y_val)), "float32_accuracy": fp32, "float16_accuracy": fp16, "tolerance": FP16_TOLERANCE, "shipped_as": dtype}
 
 
-def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb", results_dir=None) -> dict:
+def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = "fer-resnet64-rafdb", results_dir=None) -> dict:
     """Ship the final model of the finished run ``run_id`` into ``dest`` (default: the package's
     weights folder); return the card. ``tests``: ``[(name, path)]`` (:func:`parse_tests`), the
-    run's own data first."""
+    run's own data first. ``data``: the run's training sets in its order, when there are several
+    (default: the first test set's path)."""
     from fer_utils.apply.evaluate import KerasPredictor, evaluate
     from fer_utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_folder
-    from fer_utils.data import datasets
+    from fer_utils.data.mixture import load_many, names_of, sources_of
     from fer_utils.models.registry import load_model
     from fer_utils.training.store import RunStore
     from fer_utils.training.trainer import split_for, target_epochs
@@ -91,11 +118,18 @@ def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb",
         raise FerError(f"run {run_id}: not a finished run selected on a holdout ({run.epochs_done} epochs, selection "
                        f"{cfg.selection}); ship a finished 'fer train --model resnet' run")
     model, names = load_model(run.model_path(epochs, must_exist=True), compile=False)
-    train = datasets.load(tests[0][1], image_size=cfg.image_size, verbose=False)
+    paths = [Path(p) for p in data] if data else [Path(tests[0][1])]
+    train = load_many([str(p) for p in paths], cfg.image_size, verbose=False)
     if train.fingerprint != cfg.data:
-        raise FerError(f"--test {tests[0][0]}={tests[0][1]}: not the data run {run_id} was trained on (fingerprint "
-                       f"{train.fingerprint[:12]}, the run's {cfg.data[:12]}); give the run's own data first")
+        given = ("--data " + " --data ".join(str(p) for p in paths)) if data else f"--test {tests[0][0]}={tests[0][1]}"
+        trained = str(run.metrics.get("data_source", ""))
+        fix = ("give every set it was trained on, in its order, with --data" if data else
+               f"it was trained on several sets ({trained}): give each with --data, in that order" if " + " in trained
+               else "give the run's own data first")
+        raise FerError(f"{given}: not the data run {run_id} was trained on (fingerprint {train.fingerprint[:12]}, the "
+                       f"run's {cfg.data[:12]}); {fix}")
     _, _, x_val, y_val, _, _ = split_for(cfg, train)
+    sets = _sets(train, paths, tests, cfg)
     precision = precision_check(model, x_val, y_val)
     data, entry = shipped.weights_bytes(model, precision["shipped_as"])
     if len(data) > MAX_BYTES:
@@ -103,17 +137,19 @@ def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb",
     card = {"version": shipped.CARD_VERSION, "name": name, "model": cfg.model, "run_id": run_id,
             "config": cfg.to_dict(), "class_names": list(names), "weights": entry,
             "parameters": int(model.count_params()),
-            "trained_on": {"name": "synthetic faces" if train.synthetic else f"{_set_name(tests[0][0])}, train split",
-                           "source": Path(str(train.source)).name, "layout": train.layout, "fingerprint": train.fingerprint,
-                           "synthetic": bool(train.synthetic), "train_faces": int(len(train.y_train)),
-                           "held_out": int(len(y_val))},
+            "trained_on": _trained_on(train, tests, sets, len(y_val)),
             "holdout": {"accuracy": precision[f"{precision['shipped_as']}_accuracy"], "n": precision["n"], "precision": precision},
             "training": {"epochs": epochs, "cost": run.metrics.get("cost", {}), "trained_with": ev.get("trained_with", {}),
                          "train_seconds": float(sum(r["seconds"] for r in run.history[:epochs])),
-                         "command": f"fer train --model {cfg.model} --data {Path(str(train.source)).name} --epochs {epochs}"
-                                    + (f" --seed {cfg.seed}" if cfg.seed else "")},
+                         "command": f"fer train --model {cfg.model}" + "".join(f" --data {p.name}" for p in paths)
+                                    + (f" --mix {cfg.mix}" if sets and cfg.mix != "proportional" else "")
+                                    + (f" --epoch-faces {cfg.epoch_faces}" if cfg.epoch_faces else "")
+                                    + f" --epochs {epochs}" + (f" --seed {cfg.seed}" if cfg.seed else "")},
             "ship_command": "fer ship " + run_id + "".join(f" --test '{n}={Path(p).name}'" for n, p in tests),
-            "terms": TERMS, "tests": {}, "test_order": [n for n, _ in tests]}
+            "terms": terms([t["name"] for t in sets]), "tests": {}, "test_order": [n for n, _ in tests]}
+    if sets:
+        card["ship_command"] = card["ship_command"].replace(f"fer ship {run_id}", f"fer ship {run_id}" + "".join(
+            f" --data {p.name}" for p in paths), 1)
     with staged_folder(dest) as stage:
         for old in stage.iterdir():
             old.unlink()
@@ -121,6 +157,11 @@ def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb",
         atomic_write_json(stage / shipped.CARD, card)
         net, _ = shipped.load(stage)  # what users get, not the file it came from
         predictor = KerasPredictor.of(net, names, "the shipped model")
+        if sets:  # each set's own held-out faces, with the shipped file
+            right = predictor.predict(x_val).argmax(1) == y_val
+            src = sources_of(train, "train")[split_held(cfg, train)]
+            card["holdout"]["by_set"] = {t["name"]: {"accuracy": float(right[src == i].mean()), "n": int((src == i).sum())}
+                                         for i, t in enumerate(sets)}
         for test_name, path in tests:
             r = evaluate(predictor, path)
             card["tests"][test_name] = {k: r[k] for k in ("n", "correct", "accuracy", "ci95", "mean_class_accuracy",
@@ -132,6 +173,40 @@ def ship_run(run_id: str, tests, *, dest=None, name: str = "fer-resnet64-rafdb",
         atomic_write_json(stage / shipped.CARD, card)
         atomic_write_text(stage / shipped.CARD_MD, render_card(card))
     return card
+
+
+def split_held(cfg, train):
+    """The indices of the held-out faces in ``train``'s train split (what :func:`split_for` validates on)."""
+    from fer_utils.training.trainer import holdout_split
+
+    return holdout_split(cfg, train)[1]
+
+
+def _sets(train, paths, tests, cfg) -> list[dict]:
+    """Each training set of a run on several (name, file, layout, faces, held out); [] for one set.
+    A set is named like the test set of the same path ('RAF-DB test' -> 'RAF-DB'), else by its file."""
+    from fer_utils.data.mixture import names_of, sources_of
+
+    if not names_of(train):
+        return []
+    by_path = {Path(p).resolve(): _set_name(n) for n, p in tests}
+    src = sources_of(train, "train")
+    held = src[split_held(cfg, train)]
+    layouts = str(train.layout).removeprefix("mixture of ").split(" + ")
+    parts = layouts if len(layouts) == len(paths) else [None] * len(paths)
+    return [{"name": by_path.get(p.resolve(), p.stem), "source": p.name, "layout": layout or "?",
+             "train_faces": int((src == i).sum()), "held_out": int((held == i).sum())}
+            for i, (p, layout) in enumerate(zip(paths, parts))]
+
+
+def _trained_on(train, tests, sets, held_out: int) -> dict:
+    one = {"name": "synthetic faces" if train.synthetic else f"{_set_name(tests[0][0])}, train split",
+           "source": Path(str(train.source)).name, "layout": train.layout, "fingerprint": train.fingerprint,
+           "synthetic": bool(train.synthetic), "train_faces": int(len(train.y_train)), "held_out": int(held_out)}
+    if sets:
+        one.update(name=" + ".join(t["name"] for t in sets) + ", train splits", source=" + ".join(t["source"] for t in sets),
+                   sets=sets)
+    return one
 
 
 def _set_name(test_name: str) -> str:
@@ -152,6 +227,38 @@ def summary_line(card: dict) -> str:
     w = card["weights"]
     return (f"shipped {card['name']} (run {card['run_id']}): {w['dtype']} weights, {w['bytes'] / 2**20:.2f} MiB; "
             f"holdout {card['holdout']['accuracy']:.4f}; {tests}")
+
+
+def _training_data(card: dict) -> list[str]:
+    on = card["trained_on"]
+    sets = on.get("sets")
+    if not sets:
+        return [f"- {on['name']} (`{on['source']}`, {on['layout']} layout): {on['train_faces']:,} aligned face crops, of "
+                f"which {on['held_out']:,} (a stratified, seeded 10%) were held out to select and check the model. RAF-DB "
+                f"is licensed for non-commercial research only."]
+    cfg = card["config"]
+    lines = [f"- {t['name']}, train split (`{t['source']}`, {t['layout']} layout): {t['train_faces']:,} face crops, of "
+             f"which {t['held_out']:,} (a stratified, seeded 10% of each class) were held out to select and check the "
+             f"model. Licensed for non-commercial research only." for t in sets]
+    per_epoch = f"{cfg['epoch_faces']:,} faces an epoch" if cfg.get("epoch_faces") else "every face once an epoch"
+    share = ("an equal share from each set" if cfg.get("mix") == "equal" else "each set in proportion to its size")
+    lines.append(f"- Mixed ({cfg.get('mix', 'proportional')}): {per_epoch}, {share}; every face is brought to "
+                 f"{cfg['image_size']}x{cfg['image_size']} RGB the same way at training and test time (a grayscale "
+                 f"face's one channel in all three).")
+    return lines
+
+
+def _weaknesses(card: dict) -> list[str]:
+    sets = card["trained_on"].get("sets")
+    if not sets:
+        return ["- Trained on one data set of colour web photos of mostly adult faces; accuracy drops on faces unlike them "
+                "(grayscale, low resolution, posed laboratory photos, children): see the test sets above.",
+                "- Disgust and Fear, rare in RAF-DB, are the weakest classes; RAF-DB's labels are crowd-sourced and noisy."]
+    names = " and ".join(t["name"] for t in sets)
+    return [f"- Trained on web photos of mostly adult faces ({names}); accuracy drops on faces unlike them (posed "
+            "laboratory photos, children, strong head turns, occlusion): see the test sets above.",
+            f"- Disgust and Fear, rare in the training data, are the weakest classes; the labels of {names} are noisy "
+            "(crowd-sourced or single-annotator)."]
 
 
 def _machine(w: dict) -> str:
@@ -196,10 +303,7 @@ def render_card(card: dict) -> str:
         "",
         "## Training data",
         "",
-        f"- {card['trained_on']['name']} (`{card['trained_on']['source']}`, {card['trained_on']['layout']} layout): "
-        f"{card['trained_on']['train_faces']:,} aligned face crops, of which {card['trained_on']['held_out']:,} "
-        f"(a stratified, seeded 10%) were held out to select and check the model. RAF-DB is licensed for "
-        f"non-commercial research only.",
+        *_training_data(card),
         f"- Recipe: `{t['command']}` (AdamW with a cosine schedule, label smoothing, MixUp/CutMix, class-balanced "
         f"loss, grayscale/low-resolution/erasing augmentation; `fer_utils.models.recipes.ResNetRecipe`).",
         f"- Cost: {t['epochs']} epochs, {t['train_seconds'] / 3600:.2f} h of training on "
@@ -216,7 +320,10 @@ def render_card(card: dict) -> str:
     for name, r in ordered_tests(card):
         lines.append(f"| {name} (`{r['source']}`) | {r['n']:,} | {_pct(r['accuracy'])} ({_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}) "
                      f"| {_pct(r['mean_class_accuracy'])} |")
-    lines += ["", f"Holdout accuracy (what selected it): {_pct(card['holdout']['accuracy'])} of {card['holdout']['n']} faces.", ""]
+    by_set = card["holdout"].get("by_set") or {}
+    lines += ["", f"Holdout accuracy (what selected it): {_pct(card['holdout']['accuracy'])} of {card['holdout']['n']} faces"
+              + (" (" + "; ".join(f"{n} {_pct(v['accuracy'])} of {v['n']:,}" for n, v in by_set.items()) + ")" if by_set else "")
+              + ".", ""]
     for name, r in ordered_tests(card):
         cols = r["confusion_cols"]
         lines += [f"### {name}: per class and confusion (rows: true class)", "",
@@ -229,9 +336,7 @@ def render_card(card: dict) -> str:
     lines += [
         "## Known weaknesses",
         "",
-        "- Trained on one data set of colour web photos of mostly adult faces; accuracy drops on faces unlike them "
-        "(grayscale, low resolution, posed laboratory photos, children): see the test sets above.",
-        "- Disgust and Fear, rare in RAF-DB, are the weakest classes; RAF-DB's labels are crowd-sourced and noisy.",
+        *_weaknesses(card),
         "- Faces must be roughly frontal and at least 20 px for the detector (MTCNN) to find them in photos; a face "
         "crop is used as is.",
         "",

@@ -236,10 +236,10 @@ def predict(args) -> int:
 
 
 def ship(args) -> int:
-    from fer_utils.apply.ship import parse_tests, ship_run
+    from fer_utils.apply.ship import parse_data, parse_tests, ship_run
 
-    tests = parse_tests(args.test)  # before anything loads
-    card = ship_run(args.run, tests, dest=args.dest, name=args.name)
+    tests, data = parse_tests(args.test), parse_data(args.data)  # before anything loads
+    card = ship_run(args.run, tests, data=data, dest=args.dest, name=args.name)
     print(card["summary_line"])
     return 0
 

@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--test", action="append", required=True, metavar="NAME=PATH",
                       help="a labelled test set for the card, e.g. 'RAF-DB test=raf-basic.zip' (repeatable; the first "
                            "must be the data the run was trained on)")
+    ship.add_argument("--data", action="append", default=None, metavar="PATH",
+                      help="a run trained on several sets: each of them, in the run's order (repeat it; default: the "
+                           "first --test's path)")
     ship.add_argument("--dest", default=None, help="where to write (default: fer_utils/weights/ of this checkout)")
     ship.add_argument("--name", default="fer-resnet64-rafdb", help="the model's name on its card")
     ship.set_defaults(func=commands.ship)
