@@ -1,6 +1,6 @@
 """The shipped recipe's seeds and their ensemble (issue 26 item 4), rebuilt from the committed
-files in benchmarks/seeds/ (made by benchmarks/seeds/train.sh and compare.sh) and the shipped
-model's card (seed 0).
+files in benchmarks/seeds/ (made by benchmarks/seeds/train.sh and compare.sh) and seed 0's model
+card (seed0-card.json: the card of the model shipped from it).
 
     python benchmarks/seeds_table.py [FOLDER]
 
@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent / "seeds"
-CARD = Path(__file__).resolve().parents[1] / "fer_utils" / "weights" / "card.json"
+#: Seed 0's model card (the model shipped from it, float16), kept beside the other seeds' run files.
+CARD = FOLDER / "seed0-card.json"
 SETS = [("raf-basic", "RAF-DB test"), ("fer2013", "FER2013 PublicTest")]
 COLUMNS = [(d, t) for d, _ in SETS for t in ("none", "flip")]
 

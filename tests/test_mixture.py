@@ -173,7 +173,7 @@ def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained
         assert scores[(s, "raf-basic", "none")]["correct"] == runs[s]["test"]["correct"]
         assert scores[(s, "raf-basic", "flip")]["correct"] == runs[s]["test_tta"]["correct"]
         assert scores[(s, "raf-basic", "none")]["confusion"] == runs[s]["test"]["confusion"]
-    card = json.loads((root / "fer_utils" / "weights" / "card.json").read_text())
+    card = json.loads((root / "benchmarks" / "seeds" / "seed0-card.json").read_text())
     for name, data in (("RAF-DB test", "raf-basic"), ("FER2013 PublicTest", "fer2013")):
         assert scores[(0, data, "none")]["accuracy"] == pytest.approx(card["tests"][name]["accuracy"])
     for (data, tta), c in got["pairs"].items():  # the ensemble's members are the three seeds

@@ -27,6 +27,7 @@ done
 if [ "${CURVE:-0}" != 0 ]; then
   R20=resnet-e20-b128-s0-holdout-a072a767660d
   M20=resnet-e20-b128-s0-holdout-70067763ee97
+  M40=${M40:-resnet-e40-b128-s0-holdout-b1ea4f4cc4c4}
   for data in raf-basic fer2013; do
     # the mixture at 20 epochs saw each set's faces as often as the one-set runs at 10 did
     [ $data = raf-basic ] && other="A M20" || other="B M20"
@@ -37,5 +38,15 @@ if [ "${CURVE:-0}" != 0 ]; then
       $FER compare $x $y $D/$data.zip --json > "$out.tmp" && mv "$out.tmp" "$out"
       echo "done $out"
     done
+    # the mixture with the shipped model's RAF-DB faces (40 epochs of 22,088) against the shipped model
+    # (RAF-DB only, 40 epochs of 11,044, seed 0), on both test sets and RAF-DB in grayscale
+    for view in as-is gray; do
+      [ $data = fer2013 ] && [ $view = gray ] && continue
+      out=$OUT/SM40-$data-$view.json
+      [ -s "$out" ] || { $FER compare shipped $M40 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out" && echo "done $out"; }
+    done
   done
+  # selection: the same two on each set's held-out faces (the faces every run of these sets kept out)
+  out=$OUT/../holdout-SM40.json
+  [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py shipped $M40 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
 fi
