@@ -2,6 +2,7 @@
 comparisons in benchmarks/mixture/ (made by benchmarks/mixture/train.sh and compare.sh).
 
     python benchmarks/mixture_table.py [FOLDER]
+    python benchmarks/mixture_table.py --figure benchmarks/mixture/cost_curve.png [FOLDER]   # the cost curve
 
 Prints two Markdown tables (each model on each test set; each pair, face for face, with
 McNemar's exact test) and the rule's verdict: keep the mixture only if it holds RAF-DB test
@@ -124,5 +125,65 @@ def tables(folder=FOLDER) -> str:
     return "\n".join(out)
 
 
+def curve(folder=FOLDER) -> dict:
+    """The cost curve's points: {regime: [(faces seen, minutes, RAF-DB test score, FER2013 score), ...]}
+    by faces seen, one regime per training data (RAF-DB only, FER2013 only, both), from the runs
+    scored on both test sets as given."""
+    runs, scores, _ = load(folder)
+    out = {}
+    for t, r in runs.items():
+        if not all((t, d, "as-is") in scores for d in ("raf-basic", "fer2013")):
+            continue
+        regime = LABELS[t].split(",")[0]
+        c = r["cost"]
+        out.setdefault(regime, []).append((c["epochs"] * c["images_per_epoch"], c["train_seconds"] / 60,
+                                           scores[(t, "raf-basic", "as-is")], scores[(t, "fer2013", "as-is")]))
+    return {k: sorted(v, key=lambda p: p[0]) for k, v in sorted(out.items())}
+
+
+def figure(path, folder=FOLDER) -> Path:
+    """The cost curve as a PNG: test accuracy (95% interval) against the faces a run was shown, on
+    RAF-DB test and FER2013 PublicTest, one line per training data; each point says its minutes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = curve(folder)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
+    for ax, k, title in ((axes[0], 2, "RAF-DB test (3,068 faces)"), (axes[1], 3, "FER2013 PublicTest (3,556 faces)")):
+        for regime, marker in (("RAF-DB only", "o-"), ("both", "s-"), ("FER2013 only", "^-")):
+            if regime not in pts or (regime == "FER2013 only" and k == 2):  # 0.20 on colour faces: off the scale
+                continue
+            x = [p[0] for p in pts[regime]]
+            acc = [p[k]["accuracy"] for p in pts[regime]]
+            err = [[a - p[k]["ci95"][0] for a, p in zip(acc, pts[regime])], [p[k]["ci95"][1] - a for a, p in zip(acc, pts[regime])]]
+            ax.errorbar(x, acc, yerr=err, fmt=marker, capsize=3, label=regime if regime != "both" else "both, equal mix")
+            for xi, a, p in zip(x, acc, pts[regime]):
+                ax.annotate(f"{p[1]:.0f} min", (xi, a), textcoords="offset points", xytext=(4, -11), fontsize=7)
+        ax.set_xscale("log", base=2)
+        ticks = sorted({p[0] for v in pts.values() for p in v})
+        ax.set_xticks(ticks, [f"{t / 1000:.0f}k" for t in ticks])
+        ax.minorticks_off()
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("faces shown in training (log scale)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (95% interval)")
+    axes[0].legend(fontsize=8, loc="lower right")
+    axes[1].legend(fontsize=8, loc="best")
+    fig.suptitle("Issue 26 cost curve: resnet, 64 px, seed 0; minutes of training on a 2-core CPU", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 if __name__ == "__main__":
-    print(tables(sys.argv[1] if len(sys.argv) > 1 else FOLDER))
+    args = sys.argv[1:]
+    if args[:1] == ["--figure"]:
+        print(figure(args[1], *(args[2:3] or [FOLDER])))
+    else:
+        print(tables(args[0] if args else FOLDER))

@@ -151,6 +151,33 @@ def test_the_results_page_quotes_the_mixture_tables_as_they_rebuild():
     assert "DROP at this cost" in text or "KEEP at this cost" in text
 
 
+def test_the_cost_curve_is_drawn_from_the_committed_comparisons(tmp_path):
+    """benchmarks/mixture_table.py --figure: each regime's points by faces seen, each score the
+    committed comparison's; the PNG that docs/results.md shows is the one these files draw."""
+    import importlib.util
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("mixture_table", root / "benchmarks" / "mixture_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    pts = mod.curve()
+    assert {"RAF-DB only", "both", "FER2013 only"} <= set(pts)
+    for regime, points in pts.items():
+        faces = [p[0] for p in points]
+        assert faces == sorted(faces) and len(set(faces)) == len(faces), regime
+    _, scores, _ = mod.load()
+    assert pts["RAF-DB only"][0][2] == scores[("a9d553f83d41", "raf-basic", "as-is")]
+    assert [p[0] for p in pts["both"]][:2] == [110_440, 220_880]
+    out = mod.figure(tmp_path / "curve.png")
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size[0] > 600
+    assert "benchmarks/mixture/cost_curve.png" in (root / "docs" / "results.md").read_text()
+    assert (root / "benchmarks" / "mixture" / "cost_curve.png").is_file()
+
+
 def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained():
     """docs/results.md's seeds section is benchmarks/seeds_table.py's output on benchmarks/seeds/,
     line for line; each seed's fer evaluate score equals what its training recorded (test, and
