@@ -4,6 +4,7 @@ from each set, the epoch's mix, each set's test faces scored apart; one set is u
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,16 +135,23 @@ def test_runs_on_sets_of_different_sizes_train_on_as_many_faces(two_sets, capsys
         assert r.metrics["cost"]["images_per_epoch"] == 20
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _benchmark(name: str):
+    """The script benchmarks/<name>.py as a module (the tables and figures docs/results.md shows)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_the_results_page_quotes_the_mixture_tables_as_they_rebuild():
     """docs/results.md's mixture section is benchmarks/mixture_table.py's output on the committed
     run files and comparisons (benchmarks/mixture/), line for line: numbers rebuilt, not typed."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("mixture_table", root / "benchmarks" / "mixture_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    root, mod = ROOT, _benchmark("mixture_table")
     page = (root / "docs" / "results.md").read_text()
     text = mod.tables()
     missing = [line for line in text.splitlines() if line.strip() and line not in page]
@@ -154,15 +162,9 @@ def test_the_results_page_quotes_the_mixture_tables_as_they_rebuild():
 def test_the_cost_curve_is_drawn_from_the_committed_comparisons(tmp_path):
     """benchmarks/mixture_table.py --figure: each regime's points by faces seen, each score the
     committed comparison's; the PNG that docs/results.md shows is the one these files draw."""
-    import importlib.util
-    from pathlib import Path
-
     from PIL import Image
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("mixture_table", root / "benchmarks" / "mixture_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    root, mod = ROOT, _benchmark("mixture_table")
     pts = mod.curve()
     assert {"RAF-DB only", "both", "FER2013 only"} <= set(pts)
     for regime, points in pts.items():
@@ -182,13 +184,7 @@ def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained
     """docs/results.md's seeds section is benchmarks/seeds_table.py's output on benchmarks/seeds/,
     line for line; each seed's fer evaluate score equals what its training recorded (test, and
     test with flip TTA), and the shipped model's equals its card's."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("seeds_table", root / "benchmarks" / "seeds_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    root, mod = ROOT, _benchmark("seeds_table")
     page = (root / "docs" / "results.md").read_text()
     text = mod.tables()
     missing = [line for line in text.splitlines() if line.strip() and line not in page]
