@@ -86,6 +86,9 @@ CASES = {
     "ship --test of a missing set": (lambda t, d, m: ["ship", "some-run", "--test", f"RAF={t / 'nowhere'}"], 2, ["nowhere", "no such file"]),
     "ship an unknown run": (lambda t, d, m: ["ship", "no-such-run", "--test", f"RAF={d}"], 2, ["no-such-run", "fer runs"]),
     "ship without --test": (lambda t, d, m: ["ship", "some-run"], 2, ["--test"]),
+    "ship --data of a missing set": (lambda t, d, m: ["ship", "some-run", "--test", f"RAF={d}", "--data", str(d), "--data",
+                                                      str(t / "nowhere")], 2, ["--data", "nowhere", "no such file"]),
+    "ship --data without a path": (lambda t, d, m: ["ship", "some-run", "--test", f"RAF={d}", "--data"], 2, ["--data"]),
     # fer train on several data sets
     "train --mix with one set": (lambda t, d, m: ["train", "--data", str(d), "--mix", "equal", *IMG, "--epochs", "1"], 2,
                                  ["--mix", "two or more --data"]),
