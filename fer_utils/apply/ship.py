@@ -33,6 +33,7 @@ from fer_utils.apply import shipped
 from fer_utils.errors import ConfigError, DataError, FerError
 
 FP16_TOLERANCE = 0.001  # 0.1 point of holdout accuracy
+DEFAULT_NAME = "fer-resnet64-rafdb"  # fer ship --name
 MAX_BYTES = 6 * 1024 * 1024
 TERMS = ("The weights derive from RAF-DB, whose terms allow non-commercial research use only; so do these weights. "
          "Do not use them commercially, and do not use them to make decisions about people.")
@@ -94,7 +95,7 @@ def precision_check(model, x_val, y_val) -> dict:
     return {"n": int(len(y_val)), "float32_accuracy": fp32, "float16_accuracy": fp16, "tolerance": FP16_TOLERANCE, "shipped_as": dtype}
 
 
-def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = "fer-resnet64-rafdb", results_dir=None) -> dict:
+def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NAME, results_dir=None) -> dict:
     """Ship the final model of the finished run ``run_id`` into ``dest`` (default: the package's
     weights folder); return the card. ``tests``: ``[(name, path)]`` (:func:`parse_tests`), the
     run's own data first. ``data``: the run's training sets in its order, when there are several
@@ -150,6 +151,8 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = "fer-resne
     if sets:
         card["ship_command"] = card["ship_command"].replace(f"fer ship {run_id}", f"fer ship {run_id}" + "".join(
             f" --data {p.name}" for p in paths), 1)
+    if name != DEFAULT_NAME:
+        card["ship_command"] += f" --name {name}"
     with staged_folder(dest) as stage:
         for old in stage.iterdir():
             old.unlink()
@@ -210,9 +213,13 @@ def _trained_on(train, tests, sets, held_out: int) -> dict:
 
 
 def _set_name(test_name: str) -> str:
-    """'RAF-DB test' -> 'RAF-DB': the data set a test split belongs to."""
+    """The data set a test split belongs to: its name less a last word naming a test split.
+
+    >>> _set_name("RAF-DB test"), _set_name("FER2013 PublicTest"), _set_name("toy"), _set_name("my tests")
+    ('RAF-DB', 'FER2013', 'toy', 'my tests')
+    """
     words = test_name.split()
-    return " ".join(words[:-1]) if len(words) > 1 and words[-1].lower() == "test" else test_name
+    return " ".join(words[:-1]) if len(words) > 1 and words[-1].lower().endswith("test") else test_name
 
 
 def ordered_tests(card: dict) -> list[tuple[str, dict]]:
@@ -255,10 +262,19 @@ def _weaknesses(card: dict) -> list[str]:
                 "(grayscale, low resolution, posed laboratory photos, children): see the test sets above.",
                 "- Disgust and Fear, rare in RAF-DB, are the weakest classes; RAF-DB's labels are crowd-sourced and noisy."]
     names = " and ".join(t["name"] for t in sets)
+    weakest = []
+    for _, r in ordered_tests(card):
+        for c in _weakest(r, card["class_names"]):
+            weakest += [c] if c not in weakest else []
     return [f"- Trained on web photos of mostly adult faces ({names}); accuracy drops on faces unlike them (posed "
             "laboratory photos, children, strong head turns, occlusion): see the test sets above.",
-            f"- Disgust and Fear, rare in the training data, are the weakest classes; the labels of {names} are noisy "
-            "(crowd-sourced or single-annotator)."]
+            f"- The weakest classes on the test sets: {', '.join(weakest) or '-'}; the labels of {names} are noisy "
+            "(crowd-sourced, or one annotator a face)."]
+
+
+def _weakest(r: dict, class_names, k: int = 2) -> list[str]:
+    rank = {c: i for i, c in enumerate(class_names)}
+    return sorted(r["per_class_accuracy"], key=lambda c: (r["per_class_accuracy"][c], rank.get(c, 99)))[:k]
 
 
 def _machine(w: dict) -> str:
@@ -321,8 +337,9 @@ def render_card(card: dict) -> str:
         lines.append(f"| {name} (`{r['source']}`) | {r['n']:,} | {_pct(r['accuracy'])} ({_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}) "
                      f"| {_pct(r['mean_class_accuracy'])} |")
     by_set = card["holdout"].get("by_set") or {}
+    order = [t["name"] for t in card["trained_on"].get("sets", []) if t["name"] in by_set]  # the sets' order, not JSON's
     lines += ["", f"Holdout accuracy (what selected it): {_pct(card['holdout']['accuracy'])} of {card['holdout']['n']} faces"
-              + (" (" + "; ".join(f"{n} {_pct(v['accuracy'])} of {v['n']:,}" for n, v in by_set.items()) + ")" if by_set else "")
+              + (" (" + "; ".join(f"{n} {_pct(by_set[n]['accuracy'])} of {by_set[n]['n']:,}" for n in order) + ")" if order else "")
               + ".", ""]
     for name, r in ordered_tests(card):
         cols = r["confusion_cols"]
@@ -330,8 +347,7 @@ def render_card(card: dict) -> str:
                   "| true \\ predicted | " + " | ".join(cols) + " | accuracy |", "|---|" + "---:|" * (len(cols) + 1)]
         for c, row in zip(r["confusion_rows"], r["confusion"]):
             lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + f" | {_pct(r['per_class_accuracy'].get(c))} |")
-        rank = {c: i for i, c in enumerate(card["class_names"])}
-        weakest = sorted(r["per_class_accuracy"], key=lambda c: (r["per_class_accuracy"][c], rank.get(c, 99)))[:2]
+        weakest = _weakest(r, card["class_names"])
         lines += ["", "Weakest classes: " + ", ".join(f"{c} {_pct(r['per_class_accuracy'][c])}" for c in weakest) + ".", ""]
     lines += [
         "## Known weaknesses",
