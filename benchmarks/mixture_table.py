@@ -21,7 +21,7 @@ NAMES = {"a9d553f83d41": "RAF-DB only", "4132da5d66ae": "FER2013 only", "3606e30
 #: The cost curve's runs (train.sh with CURVE=1): twice the cost; then the shipped recipe's RAF-DB
 #: faces (40 epochs of 11,044) alone, and with as many FER2013 faces beside them (40 of 22,088).
 CURVE = {"a072a767660d": "RAF-DB only, 20 epochs", "70067763ee97": "both, equal mix, 20 epochs",
-         "shipped": "RAF-DB only, 40 epochs (seed 0 of the shipped recipe)",
+         "shipped": "RAF-DB only, 40 epochs (seed 0, shipped before the mixture)",
          "b1ea4f4cc4c4": "both, equal mix, 40 epochs of 22,088 faces"}
 #: Seed 0 of the shipped recipe (RAF-DB only, 40 epochs): its model card, kept as numbers (benchmarks/seeds/).
 CARD = Path(__file__).resolve().parent / "seeds" / "seed0-card.json"
@@ -126,7 +126,7 @@ def tables(folder=FOLDER) -> str:
 
 
 def curve(folder=FOLDER) -> dict:
-    """The cost curve's points: {regime: [(faces seen, minutes, RAF-DB test score, FER2013 score), ...]}
+    """The cost curve's points: {regime: [(faces seen, minutes, RAF-DB test score, FER2013 score, CPU), ...]}
     by faces seen, one regime per training data (RAF-DB only, FER2013 only, both), from the runs
     scored on both test sets as given."""
     runs, scores, _ = load(folder)
@@ -137,19 +137,23 @@ def curve(folder=FOLDER) -> dict:
         regime = LABELS[t].split(",")[0]
         c = r["cost"]
         out.setdefault(regime, []).append((c["epochs"] * c["images_per_epoch"], c["train_seconds"] / 60,
-                                           scores[(t, "raf-basic", "as-is")], scores[(t, "fer2013", "as-is")]))
+                                           scores[(t, "raf-basic", "as-is")], scores[(t, "fer2013", "as-is")],
+                                           r["where"].get("device_name", "?")))
     return {k: sorted(v, key=lambda p: p[0]) for k, v in sorted(out.items())}
 
 
 def figure(path, folder=FOLDER) -> Path:
     """The cost curve as a PNG: test accuracy (95% interval) against the faces a run was shown, on
-    RAF-DB test and FER2013 PublicTest, one line per training data; each point says its minutes."""
+    RAF-DB test and FER2013 PublicTest, one line per training data; each point says its minutes
+    (and its CPU, where it is not the one most runs had)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pts = curve(folder)
+    devices = [p[4] for v in pts.values() for p in v]
+    usual = max(set(devices), key=devices.count) if devices else ""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
     for ax, k, title in ((axes[0], 2, "RAF-DB test (3,068 faces)"), (axes[1], 3, "FER2013 PublicTest (3,556 faces)")):
         for regime, marker in (("RAF-DB only", "o-"), ("both", "s-"), ("FER2013 only", "^-")):
@@ -160,7 +164,8 @@ def figure(path, folder=FOLDER) -> Path:
             err = [[a - p[k]["ci95"][0] for a, p in zip(acc, pts[regime])], [p[k]["ci95"][1] - a for a, p in zip(acc, pts[regime])]]
             ax.errorbar(x, acc, yerr=err, fmt=marker, capsize=3, label=regime if regime != "both" else "both, equal mix")
             for xi, a, p in zip(x, acc, pts[regime]):
-                ax.annotate(f"{p[1]:.0f} min", (xi, a), textcoords="offset points", xytext=(4, -11), fontsize=7)
+                where = "" if p[4] == usual else f" ({' '.join(p[4].replace('(R)', '').split()[:2])})"  # another CPU
+                ax.annotate(f"{p[1]:.0f} min{where}", (xi, a), textcoords="offset points", xytext=(4, -11), fontsize=7)
         ax.set_xscale("log", base=2)
         ticks = sorted({p[0] for v in pts.values() for p in v})
         ax.set_xticks(ticks, [f"{t / 1000:.0f}k" for t in ticks])

@@ -13,7 +13,8 @@ Three files in ``fer_utils/weights/`` (package data, in the wheel):
 trained it) and sets the weights after checking their digest, names and shapes, so a damaged or
 foreign file is a one-line error, never a silently different model.
 
-The weights derive from RAF-DB, which is licensed for non-commercial research only: so are they.
+The weights derive from research-only data sets (the card names them and their terms: RAF-DB and
+FER2013 for the model that ships now), licensed for non-commercial research only: so are they.
 """
 
 from __future__ import annotations
