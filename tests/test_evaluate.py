@@ -188,6 +188,7 @@ def _the_fer_package(monkeypatch):
     return FER
 
 
+@pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")  # the package's own call of its model
 def test_fer_package_wrapper_gives_the_packages_own_answers(tmp_path, monkeypatch):
     """`fer evaluate fer-package` scores each face as the package itself does on the same file,
     ``FER(mtcnn=False, use_tflite=False).detect_emotions(image, face_rectangles=[(0, 0, w, h)])``
