@@ -102,7 +102,7 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
     (default: the first test set's path)."""
     from fer_utils.apply.evaluate import KerasPredictor, evaluate
     from fer_utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_folder
-    from fer_utils.data.mixture import load_many, names_of, sources_of
+    from fer_utils.data.mixture import load_many, sources_of
     from fer_utils.models.registry import load_model
     from fer_utils.training.store import RunStore
     from fer_utils.training.trainer import split_for, target_epochs
@@ -132,9 +132,9 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
     _, _, x_val, y_val, _, _ = split_for(cfg, train)
     sets = _sets(train, paths, tests, cfg)
     precision = precision_check(model, x_val, y_val)
-    data, entry = shipped.weights_bytes(model, precision["shipped_as"])
-    if len(data) > MAX_BYTES:
-        raise FerError(f"run {run_id}: its weights take {len(data) / 2**20:.1f} MiB as {entry['dtype']}; at most 6 MiB ship")
+    blob, entry = shipped.weights_bytes(model, precision["shipped_as"])
+    if len(blob) > MAX_BYTES:
+        raise FerError(f"run {run_id}: its weights take {len(blob) / 2**20:.1f} MiB as {entry['dtype']}; at most 6 MiB ship")
     card = {"version": shipped.CARD_VERSION, "name": name, "model": cfg.model, "run_id": run_id,
             "config": cfg.to_dict(), "class_names": list(names), "weights": entry,
             "parameters": int(model.count_params()),
@@ -156,7 +156,7 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
     with staged_folder(dest) as stage:
         for old in stage.iterdir():
             old.unlink()
-        atomic_write_bytes(stage / shipped.WEIGHTS, data)
+        atomic_write_bytes(stage / shipped.WEIGHTS, blob)
         atomic_write_json(stage / shipped.CARD, card)
         net, _ = shipped.load(stage)  # what users get, not the file it came from
         predictor = KerasPredictor.of(net, names, "the shipped model")
