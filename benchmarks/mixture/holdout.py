@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import types
 from pathlib import Path
@@ -74,9 +73,9 @@ def main(argv=None) -> int:
               f"mean class {rb['mean_class_accuracy']:.4f}; B - A {100 * (rb['accuracy'] - ra['accuracy']):+.1f} points, "
               f"A only {c['contingency']['a_only']}, B only {c['contingency']['b_only']}, McNemar p {c['mcnemar']['p_exact']:.2g}")
     if args.json:
-        tmp = Path(args.json + ".tmp")
-        tmp.write_text(json.dumps(out, indent=1) + "\n")
-        tmp.replace(args.json)
+        from fer_utils.atomic import atomic_write_json
+
+        atomic_write_json(args.json, out)
     return 0
 
 

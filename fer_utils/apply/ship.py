@@ -130,7 +130,8 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
         raise FerError(f"{given}: not the data run {run_id} was trained on (fingerprint {train.fingerprint[:12]}, the "
                        f"run's {cfg.data[:12]}); {fix}")
     _, _, x_val, y_val, _, _ = split_for(cfg, train)
-    sets = _sets(train, paths, tests, cfg)
+    held = split_held(cfg, train)  # the faces x_val holds, in its order
+    sets = _sets(train, paths, tests, held)
     precision = precision_check(model, x_val, y_val)
     blob, entry = shipped.weights_bytes(model, precision["shipped_as"])
     if len(blob) > MAX_BYTES:
@@ -162,7 +163,7 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
         predictor = KerasPredictor.of(net, names, "the shipped model")
         if sets:  # each set's own held-out faces, with the shipped file
             right = predictor.predict(x_val).argmax(1) == y_val
-            src = sources_of(train, "train")[split_held(cfg, train)]
+            src = sources_of(train, "train")[held]
             card["holdout"]["by_set"] = {t["name"]: {"accuracy": float(right[src == i].mean()), "n": int((src == i).sum())}
                                          for i, t in enumerate(sets)}
         for test_name, path in tests:
@@ -185,7 +186,7 @@ def split_held(cfg, train):
     return holdout_split(cfg, train)[1]
 
 
-def _sets(train, paths, tests, cfg) -> list[dict]:
+def _sets(train, paths, tests, held) -> list[dict]:
     """Each training set of a run on several (name, file, layout, faces, held out); [] for one set.
     A set is named like the test set of the same path ('RAF-DB test' -> 'RAF-DB'), else by its file."""
     from fer_utils.data.mixture import names_of, sources_of
@@ -194,7 +195,7 @@ def _sets(train, paths, tests, cfg) -> list[dict]:
         return []
     by_path = {Path(p).resolve(): _set_name(n) for n, p in tests}
     src = sources_of(train, "train")
-    held = src[split_held(cfg, train)]
+    held = src[held]
     layouts = str(train.layout).removeprefix("mixture of ").split(" + ")
     parts = layouts if len(layouts) == len(paths) else [None] * len(paths)
     return [{"name": by_path.get(p.resolve(), p.stem), "source": p.name, "layout": layout or "?",
