@@ -180,24 +180,32 @@ def test_the_cost_curve_is_drawn_from_the_committed_comparisons(tmp_path):
     assert (root / "benchmarks" / "mixture" / "cost_curve.png").is_file()
 
 
-def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained():
-    """docs/results.md's seeds section is benchmarks/seeds_table.py's output on benchmarks/seeds/,
-    line for line; each seed's fer evaluate score equals what its training recorded (test, and
-    test with flip TTA), and the shipped model's equals its card's."""
+@pytest.mark.parametrize("folder", ["seeds", "mixture/seeds"])
+def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained(folder):
+    """docs/results.md's seeds sections are benchmarks/seeds_table.py's output on each recipe's
+    seeds folder (RAF-DB only; the shipped mixture), line for line; each seed's fer evaluate score
+    equals what its training recorded (test, per set for the mixture, and test with flip TTA where
+    training scored it), and seed 0's equals its card's (its shipped float16 file)."""
     root, mod = ROOT, _benchmark("seeds_table")
+    folder = root / "benchmarks" / folder
     page = (root / "docs" / "results.md").read_text()
-    text = mod.tables()
+    text = mod.tables(folder)
     missing = [line for line in text.splitlines() if line.strip() and line not in page]
     assert not missing, f"docs/results.md lacks {len(missing)} line(s) of the seed tables, e.g. {missing[0]!r}"
-    got = mod.load()
+    got = mod.load(folder)
     runs, scores = got["runs"], got["scores"]
     assert sorted(runs) == [0, 1, 2] and "ensemble of the 3 seeds" in text
     for s in (1, 2):
-        assert scores[(s, "raf-basic", "none")]["correct"] == runs[s]["test"]["correct"]
-        assert scores[(s, "raf-basic", "flip")]["correct"] == runs[s]["test_tta"]["correct"]
-        assert scores[(s, "raf-basic", "none")]["confusion"] == runs[s]["test"]["confusion"]
-    card = json.loads((root / "benchmarks" / "seeds" / "seed0-card.json").read_text())
+        by_source = runs[s]["test_by_source"]
+        for data in ("raf-basic", "fer2013") if by_source else ("raf-basic",):
+            recorded = by_source[data] if by_source else runs[s]["test"]
+            assert scores[(s, data, "none")]["correct"] == recorded["correct"], (s, data)
+            assert scores[(s, data, "none")]["confusion"] == recorded["confusion"], (s, data)
+        if not by_source:  # a one-set run's test with flip TTA is its one set's
+            assert scores[(s, "raf-basic", "flip")]["correct"] == runs[s]["test_tta"]["correct"]
+    card = json.loads((folder / "seed0-card.json").read_text())
     for name, data in (("RAF-DB test", "raf-basic"), ("FER2013 PublicTest", "fer2013")):
         assert scores[(0, data, "none")]["accuracy"] == pytest.approx(card["tests"][name]["accuracy"])
     for (data, tta), c in got["pairs"].items():  # the ensemble's members are the three seeds
         assert len(c["b"]["model"]["members"]) == 3 and c["b"]["tta"] == (None if tta == "none" else tta)
+        assert set(c["b"]["model"]["model"].split("+")[1:]) == {runs[1]["id"], runs[2]["id"]}
