@@ -133,3 +133,27 @@ def test_an_interrupted_run_resumes_to_the_same_history(tmp_path):
     resumed, whole = read_metrics(part), read_metrics(tmp_path / "whole")
     for split in ("holdout", "test", "test_tta"):
         assert resumed["evaluations"]["3"][split]["confusion"] == whole["evaluations"]["3"][split]["confusion"]
+
+
+def test_loosely_framed_faces_shrink_the_face_and_stay_off_by_default():
+    """loose_prob: the face shrunk to 55-90% of the side (preset resnet-loose); at 0 (the recipe's
+    default) nothing is drawn for it, so the augmentation is the one every run trained with, and
+    the field stays out of the configuration (run ids unchanged)."""
+    quiet = dict(rotation_deg=0.0, scale=0.0, shift=0.0, brightness=0.0, contrast=0.0, gray_prob=0.0, lowres_prob=0.0, erase_prob=0.0)
+    x = np.zeros((8, 64, 64, 3), "float32")
+    x[:, :, 8:56] = 1.0  # a bright band 48 px wide, dark at the left and right edges
+    width = lambda out: (keras.ops.convert_to_numpy(out)[:, 32, :, 0] > 0.5).sum(axis=1)  # noqa: E731
+    assert width(beyond.BeyondAugmentation(**quiet, seed=0)(x, training=True)).tolist() == [48] * 8
+    shrunk = width(beyond.BeyondAugmentation(**quiet, loose_prob=1.0, seed=0)(x, training=True))
+    assert (shrunk <= 0.9 * 48 + 1).all() and (shrunk >= 0.55 * 48 - 1).all() and len(set(shrunk.tolist())) > 1
+    a = keras.ops.convert_to_numpy(beyond.BeyondAugmentation(seed=3)(x, training=True))
+    b = keras.ops.convert_to_numpy(beyond.BeyondAugmentation(loose_prob=0.0, seed=3)(x, training=True))
+    assert np.array_equal(a, b)
+    plain = RunConfig(data="x", model="resnet")
+    assert "loose_prob" not in plain.to_dict() and plain.loose_prob == 0.0
+    model, fields = preset("resnet-loose")
+    loose = RunConfig(data="x", model=model, **fields)
+    assert loose.to_dict()["loose_prob"] == 0.25 and loose.run_id != plain.run_id
+    assert RunConfig.from_dict(loose.to_dict()).run_id == loose.run_id
+    with pytest.raises(ConfigError, match="loose_prob"):
+        RunConfig(data="x", model="resnet", loose_prob=2.0)

@@ -296,3 +296,19 @@ def test_views_reach_the_model_grayscale_and_at_48px(tmp_path):
     assert not np.array_equal(seen["gray"][1], seen["gray48"][1])  # 24 px faces resampled through 48 px
     with pytest.raises(ev.ConfigError, match="view 'sepia'"):
         ev.evaluate(Recorder(_colours()), root, view_name="sepia")
+
+
+def test_the_loose_view_frames_each_face_wide_and_the_same_for_every_model():
+    """--view loose: each face shrunk to 45-70% of the side at a seeded spot on a plain grey
+    background; the same pictures on every call (paired comparisons hold), grayscale sets too."""
+    x = np.zeros((6, 64, 64, 3), np.uint8)
+    x[:, :, :, 0] = 255  # pure red faces: the background is grey, so red marks the face
+    out = ev.view(x, "loose")
+    assert out.shape == x.shape and out.dtype == np.uint8 and np.array_equal(out, ev.view(x, "loose"))
+    red = (out[..., 0] > 200) & (out[..., 1] < 60)
+    sides = [int(np.sqrt(r.sum())) for r in red]
+    assert all(0.45 * 64 - 1 <= s <= 0.7 * 64 + 1 for s in sides) and len(set(sides)) > 1
+    grey = out[~red]
+    assert np.abs(grey[:, 0].astype(int) - grey[:, 2]).max() <= 1  # the background is grey
+    one = ev.view(np.full((2, 48, 48, 1), 200, np.uint8), "loose")
+    assert one.shape == (2, 48, 48, 1)

@@ -209,3 +209,24 @@ def test_the_results_page_quotes_the_seed_tables_and_each_seed_scores_as_trained
     for (data, tta), c in got["pairs"].items():  # the ensemble's members are the three seeds
         assert len(c["b"]["model"]["members"]) == 3 and c["b"]["tta"] == (None if tta == "none" else tta)
         assert set(c["b"]["model"]["model"].split("+")[1:]) == {runs[1]["id"], runs[2]["id"]}
+
+
+def test_the_results_page_quotes_the_loose_framing_tables_and_the_baseline_is_the_committed_run():
+    """docs/results.md's loosely-framed section is benchmarks/loose_table.py's output on
+    benchmarks/loose/out/, line for line; its baseline, trained again, scored on RAF-DB test as
+    given exactly what the committed run of the same id recorded; the held-out faces are each
+    set's seeded 10% (1,226 and 2,794), the same for both runs and both views."""
+    root, mod = ROOT, _benchmark("loose_table")
+    page = (root / "docs" / "results.md").read_text()
+    text = mod.tables()
+    missing = [line for line in text.splitlines() if line.strip() and line not in page]
+    assert not missing, f"docs/results.md lacks {len(missing)} line(s) of the loose-framing tables, e.g. {missing[0]!r}"
+    got = mod.load()
+    assert {r["faces"] for (s, _), r in got["holdout"].items() if s == "raf-basic"} == {1226}
+    assert {r["faces"] for (s, _), r in got["holdout"].items() if s == "fer2013"} == {2794}
+    base = got["test"][("raf-basic", "as-is")]
+    assert "3606e30baedf" in base["a"]["model"]["model"] and "d617c282a387" in base["b"]["model"]["model"]
+    runs, scores, _ = _benchmark("mixture_table").load()
+    committed = scores[("3606e30baedf", "raf-basic", "as-is")]
+    assert base["a"]["correct"] == committed["correct"] and base["a"]["confusion"] == committed["confusion"]
+    assert got["test"][("raf-basic", "loose")]["b"]["view"] == "loose" and ("DO NOT CARRY" in text or "CARRY INTO" in text)

@@ -92,9 +92,9 @@ def _scoring_options(p) -> None:
     """The options `fer evaluate` and `fer compare` share."""
     p.add_argument("--tta", choices=("flip",), default=None,
                    help="average each face's prediction with its mirror image's (each model, for compare)")
-    p.add_argument("--view", choices=("as-is", "gray", "gray48"), default="as-is",
-                   help="score the faces as given (default), in grayscale, or in grayscale at 48x48 and back "
-                        "(stand-ins for faces of other origins)")
+    p.add_argument("--view", choices=("as-is", "gray", "gray48", "loose"), default="as-is",
+                   help="score the faces as given (default), in grayscale, in grayscale at 48x48 and back, or loosely "
+                        "framed (shrunk to 45-70%% of the side on a grey background): stand-ins for faces of other origins")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="faces per prediction batch (default 256)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--faces", choices=("whole", "auto", "detect"), default="whole",

@@ -53,6 +53,7 @@ PRESETS = {
     "report_cnn": ("report_cnn", {}),
     "resnet": ("resnet", {}),  # the beyond profile's recipe: 64 px, 60 epochs
     "resnet-smoke": ("resnet", recipes.RESNET_SMOKE),  # tiny, for the tests
+    "resnet-loose": ("resnet", {"loose_prob": 0.25}),  # and a quarter of the faces loosely framed
 }
 
 

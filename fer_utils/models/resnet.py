@@ -13,7 +13,9 @@ AdamW with a linear warm-up and cosine decay, label smoothing, MixUp or CutMix o
 batches, class-balanced loss weights (inverse square root of the class frequency), and one
 augmentation layer inside the model (:class:`BeyondAugmentation`, active in training only):
 flip, small rotation/scale/shift, brightness and contrast, and - for faces of other origins -
-grayscale, low resolution (down to 1/2 or 1/3 of the side and back up) and random erasing.
+grayscale, low resolution (down to 1/2 or 1/3 of the side and back up) and random erasing; and,
+off unless ``loose_prob`` is set (preset ``resnet-loose``), loosely framed faces (shrunk to 55-90%
+of the side).
 Test-time: the mirror image's probabilities averaged in (flip TTA). Selection is on a held-out
 part of train; test is touched once per reported model.
 
@@ -44,9 +46,12 @@ class BeyondAugmentation(keras.layers.Layer):
     restarts the random stream (per-epoch seeding, as the report's layer)."""
 
     def __init__(self, rotation_deg=10.0, scale=0.1, shift=0.08, brightness=0.1, contrast=0.2,
-                 gray_prob=0.2, lowres_prob=0.2, erase_prob=0.25, seed=None, **kwargs):
+                 gray_prob=0.2, lowres_prob=0.2, erase_prob=0.25, loose_prob=0.0, loose_scale=(0.55, 0.9), seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rotation_deg, self.scale, self.shift = float(rotation_deg), float(scale), float(shift)
+        #: loosely framed faces: with this probability the face is shrunk to loose_scale of the
+        #: side (the rest filled by its nearest edge pixels), as in a crop cut wide around the head
+        self.loose_prob, self.loose_scale = float(loose_prob), (float(loose_scale[0]), float(loose_scale[1]))
         self.brightness, self.contrast = float(brightness), float(contrast)
         self.gray_prob, self.lowres_prob, self.erase_prob = float(gray_prob), float(lowres_prob), float(erase_prob)
         self.seed = seed
@@ -67,6 +72,9 @@ class BeyondAugmentation(keras.layers.Layer):
         # geometry: output pixel -> input pixel = R(theta)/s (p - c) + c + t, then the flip
         theta = self._u((n,), -self.rotation_deg, self.rotation_deg) * (math.pi / 180.0)
         s = self._u((n,), 1.0 - self.scale, 1.0 + self.scale)
+        if self.loose_prob > 0:  # drawn only when on: the recipe's stream stays as it was without it
+            loose = self._u((n,)) < self.loose_prob
+            s = ops.where(loose, self._u((n,), *self.loose_scale), s)
         tx = self._u((n,), -self.shift, self.shift) * side
         ty = self._u((n,), -self.shift, self.shift) * side
         flip = ops.cast(self._u((n,)) < 0.5, "float32")
@@ -118,7 +126,7 @@ class BeyondAugmentation(keras.layers.Layer):
         cfg = super().get_config()
         cfg.update(rotation_deg=self.rotation_deg, scale=self.scale, shift=self.shift, brightness=self.brightness,
                    contrast=self.contrast, gray_prob=self.gray_prob, lowres_prob=self.lowres_prob,
-                   erase_prob=self.erase_prob, seed=self.seed)
+                   erase_prob=self.erase_prob, loose_prob=self.loose_prob, loose_scale=list(self.loose_scale), seed=self.seed)
         return cfg
 
 
@@ -180,7 +188,7 @@ def build_resnet(cfg, num_classes: int = 7, *, class_names=None, channels: int =
     x = layers.Rescaling(1.0 / 255, name="rescale", dtype="float32")(inputs)
     if augment:
         x = BeyondAugmentation(gray_prob=cfg.gray_prob, lowres_prob=cfg.lowres_prob, erase_prob=cfg.erase_prob,
-                               seed=cfg.seed, name="augment", dtype="float32")(x)
+                               loose_prob=cfg.loose_prob, seed=cfg.seed, name="augment", dtype="float32")(x)
     x = layers.Conv2D(cfg.stem, 3, padding="same", use_bias=False, name="stem_conv", kernel_initializer=_glorot(seeds))(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
