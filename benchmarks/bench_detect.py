@@ -5,6 +5,7 @@ pipeline (detect + align + classify), beside the ``fer`` package's own ``detect_
     python benchmarks/bench_detect.py --template      # re-measure fer_utils.apply.detect.TEMPLATE
     python benchmarks/bench_detect.py --utk 300       # do UTKFace crops lose anything by the crop rule?
     python benchmarks/bench_detect.py --haar          # also OpenCV's Haar cascade in MTCNN's place
+    python benchmarks/bench_detect.py --loose 300     # the coverage check of --faces auto, alone
 
 The detection set is built here, from the shared data (never saved): RAF-DB test and UTKFace
 crops pasted at random positions, sizes (40-400 px on their side) and small rotations (+-10
@@ -263,6 +264,75 @@ def utk_rule(n: int, seed: int, rec_whole, rec_detect) -> dict:
     return {"utk_crops": n, "detector_finds_a_face": found, "same_label_whole_vs_aligned": round(same / max(found, 1), 4)}
 
 
+def portrait(rng, face):
+    """A loosely framed crop-sized picture: ``face`` (a RAF-DB crop) at 30-65% of the shorter side
+    of a 160-256 px near-square background, turned up to 10 degrees; (picture, the face's share)."""
+    long = int(rng.integers(160, 257))
+    short = int(long / rng.uniform(1.0, 1.2))
+    w, h = (long, short) if rng.random() < 0.5 else (short, long)
+    bg = Image.fromarray(background(rng)).resize((w, h), Image.BILINEAR)
+    share = float(rng.uniform(0.3, 0.65))
+    side = int(share * min(w, h))
+    img = Image.fromarray(face).resize((side, side), Image.BILINEAR).convert("RGBA").rotate(
+        float(rng.uniform(-10, 10)), resample=Image.BILINEAR, expand=True)
+    bg.paste(img, (int(rng.integers(0, w - img.size[0] + 1)), int(rng.integers(0, h - img.size[1] + 1))), img)
+    return np.asarray(bg.convert("RGB")), share
+
+
+def loose_rule(n: int, seed: int, model=None) -> dict:
+    """The coverage check of ``faces="auto"`` (fer_utils.apply.detect.crop_or_photo), measured:
+
+    * n loosely framed pictures (:func:`portrait`, one RAF-DB test face each): how many the check
+      searches, and the expression accuracy of the largest face under "auto" against the same
+      pictures taken whole (the rule before the check) and the same faces as their crops, paired;
+    * n UTKFace crops (200 px) and n RAF-DB test crops brought to 200 px: how many the check
+      wrongly takes for photos (it should take none), and the time per crop with the check
+      against without it (seconds per image, one run)."""
+    from fer_utils.apply import detect
+    from fer_utils.apply.recognize import Recognizer
+    from fer_utils.stats import mcnemar
+
+    auto, whole = Recognizer(model, faces="auto"), Recognizer(model, faces="whole")
+    rng = np.random.default_rng(seed)
+    faces = raf_faces("test", n, rng)
+    pics = [(*portrait(rng, f), label, f) for f, label in faces]
+    rows = []
+    for img, share, label, crop in pics:
+        got = auto.predict(img)
+        top = max(got, key=lambda r: r["box"][2] * r["box"][3])
+        rows.append({"share": share, "searched": got[0]["how"] == "detected", "auto": top["label"] == label,
+                     "whole": whole.predict(img)[0]["label"] == label, "crop": whole.predict(crop)[0]["label"] == label})
+    k = lambda key, sub=rows: sum(r[key] for r in sub)  # noqa: E731
+    b, c = sum(r["auto"] and not r["whole"] for r in rows), sum(r["whole"] and not r["auto"] for r in rows)
+    out = {"pictures": n, "searched": k("searched"), "searched_ci95": wilson(k("searched"), n),
+           "accuracy_auto": round(k("auto") / n, 4), "accuracy_auto_ci95": wilson(k("auto"), n),
+           "accuracy_whole": round(k("whole") / n, 4), "accuracy_whole_ci95": wilson(k("whole"), n),
+           "accuracy_as_crops": round(k("crop") / n, 4),
+           "auto_vs_whole_mcnemar": {"auto_only_right": b, "whole_only_right": c, "p_exact": mcnemar(b, c)["p_exact"]}}
+    for lo, hi in ((0.3, 0.5), (0.5, 0.65)):
+        sub = [r for r in rows if lo <= r["share"] < hi]
+        out[f"share_{lo}-{hi}"] = {"pictures": len(sub), "searched": k("searched", sub), "accuracy_auto": round(k("auto", sub) / max(len(sub), 1), 4),
+                                   "accuracy_whole": round(k("whole", sub) / max(len(sub), 1), 4)}
+    utk = [f for f, _ in utk_faces(n, rng)]
+    raf200 = [np.asarray(Image.fromarray(f).resize((200, 200), Image.BILINEAR)) for f, _ in raf_faces("test", n, rng)]
+    for name, crops in (("utk_crops", utk), ("raf_crops_at_200px", raf200)):
+        t0 = time.perf_counter()
+        taken = sum(bool(detect.crop_or_photo(img)) for img in crops)
+        t1 = time.perf_counter()
+        for img in crops:
+            whole.predict(img)
+        t2 = time.perf_counter()
+        for img in crops:
+            auto.predict(img)
+        t3 = time.perf_counter()
+        out[name] = {"crops": len(crops), "taken_for_photos": taken, "check_seconds_per_image": round((t1 - t0) / len(crops), 4),
+                     "predict_whole_seconds_per_image": round((t2 - t1) / len(crops), 4),
+                     "predict_auto_seconds_per_image": round((t3 - t2) / len(crops), 4),
+                     "auto_over_whole_time": round((t3 - t2) / max(t2 - t1, 1e-9), 1)}
+    out["crop_min_fill"], out["loose_min_side"] = detect.CROP_MIN_FILL, detect.LOOSE_MIN_SIDE
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=120)
@@ -273,11 +343,18 @@ def main() -> None:
     ap.add_argument("--haar", action="store_true", help="also OpenCV's Haar cascade as our detector (no alignment)")
     ap.add_argument("--template", action="store_true")
     ap.add_argument("--utk", type=int, default=0, metavar="N")
+    ap.add_argument("--loose", type=int, default=0, metavar="N",
+                    help="measure the coverage check of --faces auto alone (N pictures, N UTKFace and N RAF-DB crops)")
     args = ap.parse_args()
     if not RAF.exists():
         sys.exit(f"{RAF}: not found; the benchmark needs the shared data (set FER_DATA)")
     if args.template:
         template(400, args.seed)
+        return
+    if args.loose:
+        result = {"seed": args.seed, "cpu_flags": backend.device_info().get("cpu_flags"), "loose": loose_rule(args.loose, args.seed, args.model)}
+        print(json.dumps(result, indent=2))
+        print("RESULT " + json.dumps(result))
         return
     from fer_utils.apply.recognize import Recognizer
 

@@ -1,6 +1,7 @@
 """Every face of a photo: the crop-or-photo rule, alignment, a row per face in organize, the
 Recognizer and ``fer predict``. The detector is replaced by a stand-in that "finds" faces where
-the test painted them (MTCNN itself runs on real faces in test_shipped.py's real-data tests)."""
+the test painted them; MTCNN itself runs on real RAF-DB faces pasted into pictures in the last
+test (skipped without the shared data)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import needs_raf
 from fer_utils.apply import detect
 from fer_utils.apply.organize import organize
 from fer_utils.errors import FerError
@@ -69,6 +71,37 @@ def test_the_rule_is_by_size_and_shape():
     assert not detect.is_crop(257, 257) and not detect.is_crop(640, 480) and not detect.is_crop(200, 100)
     with pytest.raises(FerError, match="auto"):
         detect.check_mode("haar")
+
+
+def test_a_crop_sized_image_is_searched_by_coverage(monkeypatch):
+    """faces="auto": a near-square image of 129-256 px is searched; it is a photo when its largest
+    face spans less than CROP_MIN_FILL of its shorter side, else (or with no face) a crop, whole.
+    Images of at most LOOSE_MIN_SIDE px and faces="whole" never call the detector."""
+    boxes, calls = [], []
+
+    def find(rgb, min_confidence=detect.MIN_CONFIDENCE):
+        calls.append(rgb.shape[:2])
+        return [{"box": list(b), "confidence": 0.9, "keypoints": {k: (b[0] + b[2] * u, b[1] + b[3] * v) for k, (u, v)
+                                                                 in zip(detect.KEYPOINTS, detect.TEMPLATE)}} for b in boxes]
+
+    monkeypatch.setattr(detect, "find", find)
+    img = np.random.default_rng(2).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    fill = detect.CROP_MIN_FILL * 200
+    boxes[:] = [(10, 10, int(fill) - 1, int(fill) - 1)]  # just under the share: a photo, its face aligned
+    (face,) = detect.faces_in(img, 32, "portrait.png")
+    assert face.how == "detected" and face.box == (10, 10, int(fill) - 1, int(fill) - 1) and face.pixels.shape == (32, 32, 3)
+    boxes[:] = [(5, 5, int(fill) + 1, 150)]  # the face fills the image: a crop
+    assert [f.how for f in detect.faces_in(img, 32, "crop.png")] == ["crop"]
+    boxes[:] = []  # no face found in a crop-sized image: still a crop, not an error
+    assert [f.how for f in detect.faces_in(img, 32, "tight.png")] == ["crop"]
+    boxes[:] = [(120, 20, 40, 50), (10, 30, 60, 60)]  # a small group: every face, the largest decides
+    assert [f.box for f in detect.faces_in(img[:, :180], 32, "two.png")] == [(120, 20, 40, 50), (10, 30, 60, 60)]
+    assert len(calls) == 4
+    small = img[:detect.LOOSE_MIN_SIDE, :detect.LOOSE_MIN_SIDE]
+    boxes[:] = [(1, 1, 20, 20)]
+    assert [f.how for f in detect.faces_in(small, 32, "raf.png")] == ["crop"]
+    assert [f.how for f in detect.faces_in(img, 32, "w.png", faces="whole")] == ["crop"]
+    assert len(calls) == 4  # neither searched
 
 
 def test_alignment_maps_the_landmarks_onto_the_template():
@@ -200,3 +233,46 @@ def test_evaluate_through_the_detector_scores_the_largest_face_and_counts_misses
     assert "none in 1 image(s), counted wrong" in text
     header = ev.confusion_text(found).splitlines()[0].split()
     assert header == [*CLASS_NAMES, "(other)"]  # every class name whole, none cut to fit
+
+
+@needs_raf
+def test_mtcnn_finds_real_faces_in_photos_and_loosely_framed_crops():
+    """The real detector on RAF-DB test faces pasted into pictures: a 640x480 photo with two faces
+    gives both; a 224 px near-square picture whose face spans 40% of it is searched (a photo);
+    the same face as a 200 px crop is used whole."""
+    import zipfile
+
+    from conftest import RAF_ZIP
+
+    with zipfile.ZipFile(RAF_ZIP) as z:
+        crops = [np.asarray(Image.open(io.BytesIO(z.read(f"basic/Image/aligned/test_{i:04d}_aligned.jpg"))).convert("RGB"))
+                 for i in (1, 2)]
+    rng = np.random.default_rng(0)
+
+    def paste(size, faces):
+        canvas = Image.fromarray(rng.integers(90, 140, (size[1], size[0], 3), dtype=np.uint8))
+        for crop, (x, y, side) in faces:
+            canvas.paste(Image.fromarray(crop).resize((side, side), Image.BILINEAR), (x, y))
+        return np.asarray(canvas)
+
+    found = detect.faces_in(paste((640, 480), [(crops[0], (60, 100, 160)), (crops[1], (380, 200, 120))]), 64, "photo.png")
+    assert [f.how for f in found] == ["detected", "detected"]
+    assert abs(found[0].box[0] - 60) < 30 and abs(found[1].box[0] - 380) < 30
+    (loose,) = detect.faces_in(paste((224, 224), [(crops[0], (70, 50, 90))]), 64, "portrait.png")
+    assert loose.how == "detected" and max(loose.box[2:]) < detect.CROP_MIN_FILL * 224
+    whole = np.asarray(Image.fromarray(crops[0]).resize((200, 200), Image.BILINEAR))
+    assert [f.how for f in detect.faces_in(whole, 64, "crop.png")] == ["crop"]
+
+
+def test_photos_page_quotes_the_coverage_check_as_measured():
+    """docs/photos.md's numbers on loosely framed pictures are benchmarks/detect_loose.json's
+    (python benchmarks/bench_detect.py --loose 300 --seed 1), measured with the rule as it stands."""
+    root = Path(__file__).resolve().parents[1]
+    got = json.loads((root / "benchmarks" / "detect_loose.json").read_text())["loose"]
+    assert (got["crop_min_fill"], got["loose_min_side"]) == (detect.CROP_MIN_FILL, detect.LOOSE_MIN_SIDE)
+    page = (root / "docs" / "photos.md").read_text()
+    for text in (f"**{got['accuracy_whole']:.3f}**", f"**{got['accuracy_auto']:.3f}**", f"{got['searched']} of {got['pictures']}",
+                 f"{got['accuracy_as_crops']:.3f}", f"{got['utk_crops']['auto_over_whole_time']} times",
+                 f"{got['auto_vs_whole_mcnemar']['auto_only_right']} pictures right only with the check"):
+        assert text in page, text
+    assert got["utk_crops"]["taken_for_photos"] == got["raf_crops_at_200px"]["taken_for_photos"] == 0

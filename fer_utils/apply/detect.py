@@ -7,6 +7,12 @@ The rule (crop or photo), decided per image from its size alone, before any dete
   long as it is wide is taken to be a face crop already (RAF-DB's 100x100, FER2013's 48x48,
   UTKFace's 200x200 crops are), and the model sees it whole, decoded exactly as in training;
   any other image is a photo to search, and EVERY face the detector finds is a face of it.
+  One exception, by coverage: a crop-sized image longer than :data:`LOOSE_MIN_SIDE` px is
+  searched too, and when the largest face found in it spans less than :data:`CROP_MIN_FILL` of
+  its shorter side (a loosely framed portrait, a head-and-shoulders thumbnail, a small group),
+  it is a photo: every face found is a face of it. A face that fills the image, or none found,
+  leaves it a crop, used whole (a tight crop lacks the context a detector needs: MTCNN misses a
+  fifth of RAF-DB's). :func:`crop_or_photo` is the decision.
 * ``faces="detect"``: every image is searched (a crop where no face is found is an error).
 * ``faces="whole"``: no image is searched; each is one face (what ``fer organize`` did before).
 
@@ -35,6 +41,15 @@ from fer_utils.errors import ConfigError, FerError
 FACE_MODES = ("auto", "detect", "whole")
 CROP_MAX_SIDE = 256  # px: no face-crop data set we know of is larger (RAF-DB 100, FER2013 48, UTKFace 200, AffectNet 224)
 CROP_MAX_ASPECT = 1.25
+#: Crop-sized images up to this side are never searched under "auto" (RAF-DB's 100 px, FER2013's
+#: 48 px, the synthetic set's crops): at that size a face that does not fill the image is too
+#: small for the model anyway, and searching every small crop would cost a detector call each.
+LOOSE_MIN_SIDE = 128
+#: A face found in a crop-sized image makes it a crop (used whole) when its box's longer side is
+#: at least this share of the image's shorter side. MTCNN's largest box in a tight crop spans at
+#: least 0.735 of the side (the UTKFace sample's 200 px crops; RAF-DB's 0.89), 0.875 or more in 99
+#: of 100 (seed 0 of ``python benchmarks/bench_detect.py --loose``, which measures the rule).
+CROP_MIN_FILL = 0.7
 #: MTCNN's last-stage probability below which a box is not a face: its own default (0.8). On the
 #: detection benchmark's seed-0 scenes 0.9 lost 2.2 points of recall for no fewer false faces
 #: (92.3% vs 94.5%, 0.013 per image both); the figures reported are from seed 1 (bench_detect.py).
@@ -51,7 +66,8 @@ KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 def check_mode(faces) -> str:
     if faces not in FACE_MODES:
         raise ConfigError(f"faces {faces!r}: expected one of {', '.join(FACE_MODES)} (auto: search images larger than "
-                          f"{CROP_MAX_SIDE} px, take smaller near-square ones as face crops)")
+                          f"{CROP_MAX_SIDE} px, take smaller near-square ones as face crops unless the face found "
+                          f"in them is small)")
     return faces
 
 
@@ -171,6 +187,22 @@ def model_pixels(img, side: int, channels: int) -> np.ndarray:
     return arr[..., None] if channels == 1 else arr
 
 
+def crop_or_photo(full: np.ndarray) -> list[dict]:
+    """The coverage check of ``faces="auto"`` for a crop-sized RGB image: [] when it is a face
+    crop (used whole), else the faces the detector found in it (it is a loosely framed photo).
+
+    Images of at most :data:`LOOSE_MIN_SIDE` px are crops without a search. Larger ones are
+    searched; they are photos when the largest face found spans less than
+    :data:`CROP_MIN_FILL` of the image's shorter side."""
+    h, w = full.shape[:2]
+    if max(h, w) <= LOOSE_MIN_SIDE:
+        return []
+    found = find(full)
+    if not found or max(max(f["box"][2], f["box"][3]) for f in found) >= CROP_MIN_FILL * min(h, w):
+        return []
+    return found
+
+
 def faces_in(full: np.ndarray, side: int, name: str, faces: str = "auto", channels: int = 3) -> list[Face]:
     """The faces of the RGB uint8 image ``full`` as model inputs (the module doc gives the rule).
     Raises :class:`NoFace` for an image that is searched and holds no face."""
@@ -178,11 +210,14 @@ def faces_in(full: np.ndarray, side: int, name: str, faces: str = "auto", channe
 
     h, w = full.shape[:2]
     if faces == "whole" or (faces == "auto" and is_crop(w, h)):
-        return [Face(0, (0, 0, w, h), "crop", None, model_pixels(Image.fromarray(full), side, channels))]
-    found = find(full)
-    if not found:
-        why = "" if faces == "detect" else f" (a {w}x{h} image is searched: face crops are at most {CROP_MAX_SIDE} px)"
-        raise NoFace(f"{name}: no face found{why}; crop the face, or pass --faces whole to use the whole image")
+        found = [] if faces == "whole" else crop_or_photo(full)  # a loosely framed crop-sized photo: its faces
+        if not found:
+            return [Face(0, (0, 0, w, h), "crop", None, model_pixels(Image.fromarray(full), side, channels))]
+    else:
+        found = find(full)
+        if not found:
+            why = "" if faces == "detect" else f" (a {w}x{h} image is searched: face crops are at most {CROP_MAX_SIDE} px)"
+            raise NoFace(f"{name}: no face found{why}; crop the face, or pass --faces whole to use the whole image")
     return [Face(i, tuple(int(v) for v in f["box"]), "detected", round(float(f["confidence"]), 6),
                  align(full, f["keypoints"], side, channels)) for i, f in enumerate(found)]
 

@@ -142,7 +142,7 @@ def _study_options(p, plan: bool = True) -> None:
 def _faces_option(p) -> None:
     p.add_argument("--faces", choices=("auto", "detect", "whole"), default="auto",
                    help="auto: search photos for every face, take images of at most 256 px (near square) as face crops "
-                        "(default); detect: search every image; whole: every image is one face")
+                        "unless the face found in one (over 128 px) is small (default); detect: search every image; whole: every image is one face")
     p.add_argument("--detect-faces", dest="faces", action="store_const", const="detect", help="the same as --faces detect")
 
 
