@@ -50,3 +50,17 @@ if [ "${CURVE:-0}" != 0 ]; then
   out=$OUT/../holdout-SM40.json
   [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py shipped $M40 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
 fi
+
+# Resolution (RES=1): the mixture's cheap point at 96 px against the same at 64 px, on every view.
+if [ "${RES:-0}" != 0 ]; then
+  R96=resnet-e10-b128-s0-holdout-1b45603cf06a
+  for data in raf-basic fer2013; do
+    for view in as-is gray; do
+      [ $data = fer2013 ] && [ $view = gray ] && continue
+      out=$OUT/CR96-$data-$view.json
+      [ -s "$out" ] && continue
+      $FER compare $C $R96 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
+      echo "done $out"
+    done
+  done
+fi
