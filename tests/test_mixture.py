@@ -226,7 +226,7 @@ def test_the_results_page_quotes_the_loose_framing_tables_and_the_baseline_is_th
     assert {r["faces"] for (s, _), r in got["holdout"].items() if s == "fer2013"} == {2794}
     base = got["test"][("raf-basic", "as-is")]
     assert "3606e30baedf" in base["a"]["model"]["model"] and "d617c282a387" in base["b"]["model"]["model"]
-    runs, scores, _ = _benchmark("mixture_table").load()
+    _, scores, _ = _benchmark("mixture_table").load()
     committed = scores[("3606e30baedf", "raf-basic", "as-is")]
     assert base["a"]["correct"] == committed["correct"] and base["a"]["confusion"] == committed["confusion"]
     assert got["test"][("raf-basic", "loose")]["b"]["view"] == "loose" and ("DO NOT CARRY" in text or "CARRY INTO" in text)
