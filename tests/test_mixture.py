@@ -135,6 +135,53 @@ def test_runs_on_sets_of_different_sizes_train_on_as_many_faces(two_sets, capsys
         assert r.metrics["cost"]["images_per_epoch"] == 20
 
 
+
+@pytest.mark.slow
+def test_seeds_of_a_mixture_train_through_the_engine_as_they_train_alone(two_sets, capsys, monkeypatch):
+    """fer train --seeds on Dask workers (the path --gpus takes on a GPU box) gives each seed the
+    run id and history fer train --seed gives it in this process: the engine loads the mixture as fer train does."""
+    from fer_utils import paths
+    from fer_utils.cli import main
+    from fer_utils.training.rundir import read_history
+
+    a, b = two_sets
+    argv = ["train", "--preset", "resnet-smoke", "--data", str(a), "--data", str(b), "--mix", "equal", "--epochs", "2"]
+    alone = paths.RUNS_DIR
+    for seed in ("0", "1"):
+        assert main(argv + ["--seed", seed]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    monkeypatch.setattr(paths, "RUNS_DIR", alone.parent / "_engine_runs")
+    assert main(argv + ["--seeds", "0,1", "--workers", "2", "--threads", "1"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "dask local cluster" in out and out.count("Final row (2 epochs") == 2
+    ids = sorted(d.name for d in paths.RUNS_DIR.iterdir() if d.is_dir())
+    assert len(ids) == 2 and ids == sorted(d.name for d in alone.iterdir() if d.is_dir())
+    for run_id in ids:  # the same numbers, up to the summation order of another thread count (1 per worker here)
+        there, here = read_history(paths.RUNS_DIR / run_id), read_history(alone / run_id)
+        assert [r["epoch"] for r in there] == [r["epoch"] for r in here] == [1, 2]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert [r[key] for r in there] == pytest.approx([r[key] for r in here], rel=1e-3, abs=1e-4), key
+    # run again: every epoch is in the store, nothing trains
+    assert main(argv + ["--seeds", "0,1"]) == 0
+    assert "Trained 0 epochs" in capsys.readouterr().out
+
+
+def test_fer_train_refuses_a_run_folder_or_one_file_for_several_runs(two_sets, tmp_path, capsys):
+    from fer_utils.cli import main
+
+    a, b = two_sets
+    argv = ["train", "--preset", "resnet-smoke", "--data", str(a), "--data", str(b)]
+    assert main(argv + ["--seeds", "0,1", "--save", str(tmp_path / "m.keras")]) == 2
+    assert "--save" in capsys.readouterr().err
+    assert main(argv + ["--workers", "2", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "--run-dir" in capsys.readouterr().err
+    assert main(argv + ["--workers-per-gpu", "2"]) == 2 and "--gpus" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # one or the other
+        main(argv + ["--seeds", "0,1", "--seed", "2"])
+    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not any(tmp_path.glob("*.keras"))
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -151,11 +151,21 @@ def train(args) -> int:
     from fer_utils.atomic import check_writable
     from fer_utils.data.mixture import load_many
     from fer_utils.models.registry import load_model, save_model
+    from fer_utils.training.clusters import check_engine
     from fer_utils.training.store import RunStore
     from fer_utils.training.trainer import print_final, target_epochs
 
     # Arguments and destinations first: nothing is loaded or trained for a command that would fail.
     cfg, epochs = train_config(args)
+    engine = check_engine(workers=args.workers, gpus=args.gpus, workers_per_gpu=args.workers_per_gpu, threads=args.threads,
+                          scheduler=args.scheduler, jit_epochs=args.jit_epochs)
+    planned = args.seeds is not None or set(engine) - {"jit_epochs"}  # several runs, or handed out by the engine
+    if planned and args.run_dir:
+        raise FerError("--run-dir: one run's folder; with --seeds, --workers, --gpus or --scheduler the runs live in the "
+                       "run store (FER_HOME); leave --run-dir out")
+    if args.seeds is not None and len(args.seeds) > 1 and args.save:
+        raise FerError(f"--save {args.save}: one model's file, and --seeds gives {len(args.seeds)} runs; leave --save out "
+                       "(each run's model stays in the run store) or give one seed")
     if args.save:
         check_writable(args.save, suffix=".keras", what="--save")
     seen = {}
@@ -169,14 +179,26 @@ def train(args) -> int:
         seen[where] = path
     ds = load_many(args.data, image_size=cfg.image_size)
     cfg = cfg.replace(data=ds.fingerprint)
-    epochs = target_epochs(cfg, epochs)
-    run = RunStore().ensure(cfg, epochs, ds, keep_epochs=(epochs,), run_dir=args.run_dir, jit_epochs=args.jit_epochs)
-    if run.trained_now == 0:
-        print(f"run {run.dir} already has {run.epochs_done} epochs; nothing trained")
-    print(f"Final row ({epochs} epochs, run {run.dir}):")
-    print_final(run.row(epochs))
+    store = RunStore()
+    if planned:
+        from fer_utils.training.engine import plan_entry, train_plan
+
+        cfgs = [cfg.replace(seed=s) for s in (args.seeds or (cfg.seed,))]
+        entries = [plan_entry(c, target_epochs(c, epochs), store.root) for c in cfgs]
+        train_plan({"runs": entries}, data_path=list(args.data), data=ds, store_root=store.root, **engine)
+        runs = [(store.load(e["run_id"]), e["epochs"]) for e in entries]
+    else:
+        epochs = target_epochs(cfg, epochs)
+        run = store.ensure(cfg, epochs, ds, keep_epochs=(epochs,), run_dir=args.run_dir, jit_epochs=args.jit_epochs)
+        if run.trained_now == 0:
+            print(f"run {run.dir} already has {run.epochs_done} epochs; nothing trained")
+        runs = [(run, epochs)]
+    for run, e in runs:
+        print(f"Final row ({e} epochs, run {run.dir}):")
+        print_final(run.row(e))
     if args.save:
-        kept, _ = load_model(run.model_path(epochs, must_exist=True))
+        run, e = runs[0]
+        kept, _ = load_model(run.model_path(e, must_exist=True))
         save_model(kept, args.save, class_names=ds.class_names)
         print(f"Saved the model to {args.save}")
     return 0

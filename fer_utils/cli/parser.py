@@ -121,14 +121,19 @@ def _study_options(p, plan: bool = True) -> None:
                         "held-out 10%% of train, test touched once")
     p.add_argument("--chain", choices=("report", "selected"), default="report",
                    help="later tables use the report's choices (default) or the earlier tables' picks")
+    _engine_options(p)
+
+
+def _engine_options(p) -> None:
+    """How the runs are handed out (fer_utils.training.engine): `fer run`, `fer tables` and `fer train`."""
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="train the plan on a local Dask cluster of N worker processes (default: none, one run after "
+                   help="train on a local Dask cluster of N worker processes (default: none, one run after "
                         "another in this process)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="train the plan on an existing Dask cluster, e.g. tcp://host:8786; its workers must see the "
+                   help="train on an existing Dask cluster, e.g. tcp://host:8786; its workers must see the "
                         "run store through a shared FER_HOME (default: none)")
     p.add_argument("--gpus", default=None, metavar="all|N",
-                   help="train the plan on a local Dask cluster with workers pinned to GPUs: 'all' visible GPUs or "
+                   help="train on a local Dask cluster with workers pinned to GPUs: 'all' visible GPUs or "
                         "the first N (default: none, the CPU path)")
     p.add_argument("--workers-per-gpu", type=_positive_int, default=None, metavar="W",
                    help="with --gpus: worker processes sharing each GPU (default: the engine's, 1)")
@@ -198,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "the recipe's for resnet, where it is part of the configuration)")
     tr.add_argument("--depth", type=_depth, default=None, help="the report's CNN: total conv layers, 2..6 (default 2)")
     tr.add_argument("--batch-size", type=_positive_int, default=None, help="images per optimizer step (default: the model's; 64)")
-    tr.add_argument("--seed", type=_seed, default=None, help="seeds the weights, the shuffle and the augmentation (default 0)")
+    seeds = tr.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=_seed, default=None, help="seeds the weights, the shuffle and the augmentation (default 0)")
+    seeds.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
+                       help="several runs, one per seed (e.g. 0,1,2), handed out by the engine like a study's plan")
     tr.add_argument("--image-size", type=_input_size, default=None,
                     help="images are resized to this square side in pixels (default: the model's; 128)")
     tr.add_argument("--selection", choices=("test", "holdout"), default=None,
@@ -206,8 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-augment", action="store_true", help="the report's CNN: switch off the report's shear/zoom/flip")
     tr.add_argument("--save", metavar="FILE.keras", default=None, help="also save the trained model there (carries its class names)")
     tr.add_argument("--run-dir", default=None, help="where the run lives (default: the run store, results/runs/<run id>)")
-    tr.add_argument("--jit-epochs", action="store_true",
-                    help="JAX only: each epoch one jitted call on the device (fer_utils.training.device; default: off)")
+    _engine_options(tr)
     tr.set_defaults(func=commands.train)
 
     syn = sub.add_parser("synth", help="generate the synthetic stand-in data set")

@@ -62,15 +62,11 @@ def plan_entries(profile: str, *, data_path, seeds=(0,), store_root=None, data=N
     config, epochs, keep, tables (the preset's name), done, to_train."""
     from fer_utils.training.trainer import target_epochs
 
+    from fer_utils.training.engine import plan_entry
+
     root = Path(store_root) if store_root is not None else paths.RUNS_DIR
-    out = []
-    for name, cfg in model_configs(profile, data_path=data_path, seeds=seeds, data=data, read_only=read_only):
-        epochs, d = target_epochs(cfg), root / cfg.run_id
-        finished = str(epochs) in rundir.read_metrics(d).get("evaluations", {})
-        done = epochs if finished else min(len(rundir.read_history(d)), epochs)
-        out.append({"run_id": cfg.run_id, "config": cfg.to_dict(), "epochs": epochs, "keep": [epochs], "tables": [name],
-                    "done": done, "to_train": epochs - done})
-    return out
+    return [plan_entry(cfg, target_epochs(cfg), root, tables=[name])
+            for name, cfg in model_configs(profile, data_path=data_path, seeds=seeds, data=data, read_only=read_only)]
 
 
 def finished_runs(results_dir=None, *, profile: str | None = None, data: str | None = None) -> list[dict]:

@@ -21,6 +21,7 @@ from fer_utils.study.protocol import BEYOND_NOTEBOOKS, STUDY_NOTEBOOKS
 from fer_utils.study.profiles import get_profile
 from fer_utils.training.config import SELECTIONS
 from fer_utils.errors import ConfigError, DataError, FerError
+from fer_utils.training.clusters import check_engine, check_gpus
 from fer_utils.study.experiments import CHAINS, TABLE_NOTEBOOKS, TABLES, check_seeds, faces_for, plan, run_table, setup
 
 #: Every notebook a study can run, in order; a profile runs its own list (``Profile.notebooks``).
@@ -40,7 +41,7 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
     plan, which only reads), so that one that is not there fails in seconds, before the data loads.
 
     ``seeds`` None means the profile's; an empty list is an error (``--seeds ,``)."""
-    from fer_utils.training.clusters import check_scheduler, probe
+    from fer_utils.training.clusters import probe
 
     prof = get_profile(profile)
     if seeds is not None:
@@ -52,20 +53,8 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
         raise ConfigError(f"--selection {selection!r}: expected one of {', '.join(SELECTIONS)}")
     if chain not in CHAINS:
         raise ConfigError(f"--chain {chain!r}: expected one of {', '.join(CHAINS)}")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"--workers {workers!r}: expected a positive number of worker processes, e.g. --workers 2")
-    check_gpus(gpus)
-    check_scheduler(scheduler)
-    if jit_epochs:
-        from fer_utils.training.device import check_available
-
-        check_available()
-    if workers_per_gpu is not None and gpus is None:
-        raise ConfigError(f"--workers-per-gpu {workers_per_gpu}: works with --gpus (workers sharing each GPU); "
-                          f"add --gpus all, or leave --workers-per-gpu out")
-    for flag, v in (("--workers-per-gpu", workers_per_gpu), ("--threads", threads)):
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise ConfigError(f"{flag} {v!r}: expected a positive integer, e.g. {flag} 2")
+    check_engine(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu, threads=threads, scheduler=scheduler,
+                 jit_epochs=jit_epochs)
     if data:
         path = Path(data).expanduser()
         if not path.exists():
@@ -79,19 +68,6 @@ def check_arguments(*, profile, data=None, seeds=None, selection="test", chain="
         probe(scheduler)
     return {"profile": profile, "data": str(Path(data).expanduser().resolve()) if data else "", "seeds": seeds,
             "selection": selection, "chain": chain}
-
-
-def check_gpus(gpus):
-    """``--gpus``: None, "all" or a positive integer (also as a string); returns it normalised."""
-    if gpus is None or gpus == "all":
-        return gpus
-    try:
-        n = int(gpus)
-    except (TypeError, ValueError):
-        n = 0
-    if isinstance(gpus, bool) or n < 1:
-        raise ConfigError(f"--gpus {gpus!r}: expected 'all' or a positive number of GPUs, e.g. --gpus 2")
-    return n
 
 
 def check_notebooks(names, profile: str | None = None) -> list[str]:

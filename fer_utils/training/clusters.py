@@ -8,7 +8,7 @@ import os
 import socket
 import subprocess
 
-from fer_utils.errors import FerError
+from fer_utils.errors import ConfigError, FerError
 
 #: Attempts of a run whose task failed or whose worker died, after the first.
 DEFAULT_RETRIES = 3
@@ -104,6 +104,42 @@ def local_cluster(envs: list[dict], retries: int = DEFAULT_RETRIES, dashboard_ad
         dashboard_address = ":8787" if _free(8787) else ":0"
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": dashboard_address}}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=40, name="fer")
+
+
+def check_gpus(gpus):
+    """``--gpus``: None, "all" or a positive integer (also as a string); returns it normalised."""
+    if gpus is None or gpus == "all":
+        return gpus
+    try:
+        n = int(gpus)
+    except (TypeError, ValueError):
+        n = 0
+    if isinstance(gpus, bool) or n < 1:
+        raise ConfigError(f"--gpus {gpus!r}: expected 'all' or a positive number of GPUs, e.g. --gpus 2")
+    return n
+
+
+def check_engine(*, workers=None, gpus=None, workers_per_gpu=None, threads=None, scheduler=None, jit_epochs=False) -> dict:
+    """The engine's options as ``fer run``, ``fer tables`` and ``fer train`` take them, checked
+    before any data loads (one-line errors naming the option and the fix); returns them as
+    :func:`fer_utils.training.engine.train_plan`'s keywords (options left out are not there)."""
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ConfigError(f"--workers {workers!r}: expected a positive number of worker processes, e.g. --workers 2")
+    gpus = check_gpus(gpus)
+    check_scheduler(scheduler)
+    if jit_epochs:
+        from fer_utils.training.device import check_available
+
+        check_available()
+    if workers_per_gpu is not None and gpus is None:
+        raise ConfigError(f"--workers-per-gpu {workers_per_gpu}: works with --gpus (workers sharing each GPU); "
+                          f"add --gpus all, or leave --workers-per-gpu out")
+    for flag, v in (("--workers-per-gpu", workers_per_gpu), ("--threads", threads)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ConfigError(f"{flag} {v!r}: expected a positive integer, e.g. {flag} 2")
+    given = {"workers": workers, "gpus": gpus, "workers_per_gpu": workers_per_gpu, "threads": threads, "scheduler": scheduler,
+             "jit_epochs": bool(jit_epochs) or None}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def check_scheduler(address):

@@ -74,11 +74,22 @@ class Busy(Exception):
     """The run is locked by another process (returned to the caller, never to the user)."""
 
 
+def data_paths(data_path) -> str | tuple[str, ...]:
+    """A plan's data, resolved: one path (a string), or several (a tuple: a mixture of sets,
+    :func:`fer_utils.data.mixture.load_many`, in the order given; the order is part of its fingerprint)."""
+    if isinstance(data_path, (list, tuple)):
+        if not data_path:
+            raise EngineError("no data set given to train on; pass a data set folder or .zip")
+        out = tuple(str(Path(p).expanduser().resolve()) for p in data_path)
+        return out[0] if len(out) == 1 else out
+    return str(Path(data_path).expanduser().resolve())
+
+
 def _dataset(data_path, image_size, cache_dir):
-    key = (str(data_path), int(image_size), cache_dir)
+    key = (data_path if isinstance(data_path, tuple) else str(data_path), int(image_size), cache_dir)
     if key not in _DATA:
         from fer_utils.training import backend
-        from fer_utils.data import datasets
+        from fer_utils.data.mixture import load_many
         from fer_utils import paths
 
         backend.quiet()
@@ -86,7 +97,8 @@ def _dataset(data_path, image_size, cache_dir):
             paths.CACHE_DIR = Path(cache_dir)
         while len(_DATA) >= 2:  # two sizes per process at most (a plan of two models): full RAF-DB is ~750 MB at 128 px
             _DATA.pop(next(iter(_DATA)))
-        _DATA[key] = datasets.load(data_path, image_size=int(image_size), progress=False, verbose=False)
+        _DATA[key] = load_many(list(data_path) if isinstance(data_path, tuple) else data_path, image_size=int(image_size),
+                               progress=False, verbose=False)
     return _DATA[key]
 
 
@@ -114,6 +126,18 @@ def run_complete(run_dir: Path, spec: dict) -> bool:
         return False
     done = read_metrics(run_dir).get("evaluations", {})
     return all(str(e) in done for e in spec["keep"] if e <= spec["epochs"])
+
+
+def plan_entry(cfg, epochs: int, store_root, **extra) -> dict:
+    """One run of a plan (the engine's input): run_id, config, epochs, keep (its last epoch), done
+    (epochs in the store; all of them once the last is scored), to_train; ``extra`` (e.g. ``tables``) added."""
+    from fer_utils.training import rundir
+
+    d = Path(store_root) / cfg.run_id
+    finished = str(epochs) in rundir.read_metrics(d).get("evaluations", {})
+    done = epochs if finished else min(len(rundir.read_history(d)), epochs)
+    return {"run_id": cfg.run_id, "config": cfg.to_dict(), "epochs": epochs, "keep": [epochs], **extra,
+            "done": done, "to_train": epochs - done}
 
 
 class _Lines(io.TextIOBase):
@@ -231,7 +255,8 @@ def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = 
     """Train every run of ``plan`` to its epochs; return a summary.
 
     The plan's runs may be of any model (:mod:`fer_utils.models.registry`). ``data_path``: what
-    each worker loads (once per process and image size, through the decode cache); ``data``: an
+    each worker loads (once per process and image size, through the decode cache): a data set, or a
+    list of several for runs on a mixture (as ``fer train --data A --data B`` loads them); ``data``: an
     already-loaded Dataset, used by the sequential path for the runs at its image size. ``store_root``:
     the run store (default :data:`fer_utils.paths.RUNS_DIR`). ``workers`` / ``gpus`` /
     ``workers_per_gpu``: a local Dask cluster (``threads``: intra-op threads per worker, default
@@ -245,7 +270,7 @@ def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = 
 
     store_root = Path(store_root if store_root is not None else paths.RUNS_DIR).resolve()
     store_root.mkdir(parents=True, exist_ok=True)
-    data_path = str(Path(data_path).expanduser().resolve())
+    data_path = data_paths(data_path)
     if scheduler and (workers or gpus):
         raise EngineError("--scheduler with --workers/--gpus: the cluster's own workers train; drop --workers/--gpus (or --scheduler for a local cluster)")
     todo, t0 = ordered(plan), time.perf_counter()
