@@ -57,6 +57,7 @@ def test_engine_flags_reach_train_plan(report_tree, monkeypatch):
 
     seen = {}
     monkeypatch.setattr(engine, "train_plan", lambda p, **kw: seen.update(kw))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # --gpus all is checked against the visible GPUs first
     monkeypatch.setattr(study, "run_table", lambda *a, **k: (_ for _ in ()).throw(SystemExit("stop")))
     with pytest.raises(SystemExit):
         study.run_tables(profile="smoke", data=str(report_tree), tables="1", gpus="all", workers_per_gpu=2, threads=3)

@@ -41,7 +41,7 @@ def gpu_ids(gpus) -> list[str]:
         except (TypeError, ValueError):
             raise EngineError(f"gpus {gpus!r}: expected 'all' or a number of GPUs such as 1") from None
     if want < 1 or want > len(ids):
-        raise EngineError(f"gpus {gpus!r}: {len(ids)} GPU(s) visible (nvidia-smi -L / CUDA_VISIBLE_DEVICES); ask for 1..{len(ids)} or leave --gpus out for CPU workers")
+        raise EngineError(f"--gpus {gpus}: {len(ids)} GPU(s) visible (nvidia-smi -L / CUDA_VISIBLE_DEVICES); ask for 1..{len(ids)} or leave --gpus out for CPU workers")
     return ids[:want]
 
 
@@ -127,6 +127,8 @@ def check_engine(*, workers=None, gpus=None, workers_per_gpu=None, threads=None,
         raise ConfigError(f"--workers {workers!r}: expected a positive number of worker processes, e.g. --workers 2")
     gpus = check_gpus(gpus)
     check_scheduler(scheduler)
+    if gpus is not None:
+        gpu_ids(gpus)  # enough GPUs visible here, before any data loads
     if jit_epochs:
         from fer_utils.training.device import check_available
 
