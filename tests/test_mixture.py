@@ -154,8 +154,9 @@ def test_seeds_of_a_mixture_train_through_the_engine_as_they_train_alone(two_set
     monkeypatch.setattr(paths, "RUNS_DIR", alone.parent / "_engine_runs")
     threads = str(os.cpu_count() or 1)  # this process's intra-op threads: the same numbers, bit for bit
     assert main(argv + ["--seeds", "0,1", "--workers", "2", "--threads", threads]) == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "dask local cluster" in out and out.count("Final row (2 epochs") == 2
+    assert "train: 100%" in err  # the bar of fer train's runs (a study's says study)
     ids = sorted(d.name for d in paths.RUNS_DIR.iterdir() if d.is_dir())
     assert len(ids) == 2 and ids == sorted(d.name for d in alone.iterdir() if d.is_dir())
     for run_id in ids:

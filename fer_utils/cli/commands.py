@@ -185,7 +185,7 @@ def train(args) -> int:
 
         cfgs = [cfg.replace(seed=s) for s in (args.seeds or (cfg.seed,))]
         entries = [plan_entry(c, target_epochs(c, epochs), store.root) for c in cfgs]
-        train_plan({"runs": entries}, data_path=list(args.data), data=ds, store_root=store.root, **engine)
+        train_plan({"name": "train", "runs": entries}, data_path=list(args.data), data=ds, store_root=store.root, **engine)
         runs = [(store.load(e["run_id"]), e["epochs"]) for e in entries]
     else:
         epochs = target_epochs(cfg, epochs)

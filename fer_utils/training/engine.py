@@ -225,12 +225,12 @@ def train_one(spec: dict, *, data_path, store_root, cache_dir=None, emit=None, w
 class _Progress:
     """Epoch lines on the terminal (above the bar), the bar, and when each epoch finished."""
 
-    def __init__(self, plan_runs: list[dict], enabled: bool):
+    def __init__(self, plan_runs: list[dict], enabled: bool, desc: str = "study"):
         from tqdm import tqdm
 
         self.n_runs, self.enabled, self.runs_done, self.epoch_times = len(plan_runs), enabled, 0, []
         self.out = sys.stdout  # the terminal's, not a redirected one (train_one redirects its own)
-        self.bar = tqdm(total=sum(r["to_train"] for r in plan_runs), desc="study", unit="epoch", disable=not enabled, mininterval=0.5)
+        self.bar = tqdm(total=sum(r["to_train"] for r in plan_runs), desc=desc, unit="epoch", disable=not enabled, mininterval=0.5)
         self.lock = threading.Lock()
         self.run_done(0)
 
@@ -261,7 +261,7 @@ def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = 
     the run store (default :data:`fer_utils.paths.RUNS_DIR`). ``workers`` / ``gpus`` /
     ``workers_per_gpu``: a local Dask cluster (``threads``: intra-op threads per worker, default
     cores // workers); ``scheduler``: an existing one. None of them: sequentially in this
-    process. ``deadline`` (a ``time.time()``): stop handing out runs then, and stop the local
+    process. The plan's optional ``name`` labels the progress bar (default "study"). ``deadline`` (a ``time.time()``): stop handing out runs then, and stop the local
     workers (their runs resume from their checkpoints next time). Returns ``{"runs",
     "runs_trained", "epochs_trained", "epochs_total", "seconds", "engine", "workers",
     "dashboard", "stopped", "results", "epoch_times"}``.
@@ -277,7 +277,7 @@ def train_plan(plan: dict, *, data_path, store_root=None, workers: int | None = 
     summary = {"runs": len(plan["runs"]), "runs_trained": 0, "epochs_trained": 0, "epochs_total": sum(r["to_train"] for r in todo),
                "engine": "sequential", "workers": 1, "dashboard": None, "stopped": False, "results": [], "epoch_times": []}
     if todo:
-        bar = _Progress(todo, progress)
+        bar = _Progress(todo, progress, desc=plan.get("name", "study"))
         task = dict(data_path=data_path, store_root=str(store_root), jit_epochs=bool(jit_epochs))
         try:
             if scheduler is None and workers is None and gpus is None:
