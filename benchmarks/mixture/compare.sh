@@ -64,3 +64,21 @@ if [ "${RES:-0}" != 0 ]; then
     done
   done
 fi
+
+# Epochs (LONG=1): the shipped recipe's run at 40 epochs against the same at 60, on every view and on
+# each set's held-out faces (selection: the one a longer schedule would be shipped on).
+if [ "${LONG:-0}" != 0 ]; then
+  M40=${M40:-resnet-e40-b128-s0-holdout-b1ea4f4cc4c4}
+  M60=resnet-e60-b128-s0-holdout-c3c700bda5b0
+  for data in raf-basic fer2013; do
+    for view in as-is gray; do
+      [ $data = fer2013 ] && [ $view = gray ] && continue
+      out=$OUT/M40M60-$data-$view.json
+      [ -s "$out" ] && continue
+      $FER compare $M40 $M60 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
+      echo "done $out"
+    done
+  done
+  out=$OUT/../holdout-M40M60.json
+  [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py $M40 $M60 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
+fi
