@@ -183,6 +183,14 @@ def test_fer_train_refuses_a_run_folder_or_one_file_for_several_runs(two_sets, t
     assert main(argv + ["--gpus", "1"]) == 2
     out, err = capsys.readouterr()
     assert "--gpus 1: 0 GPU(s) visible" in err and "Loaded" not in out
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(argv + ["--seeds", "0", "--scheduler", f"tcp://127.0.0.1:{port}"]) == 2
+    out, err = capsys.readouterr()
+    assert "nothing answers there" in err and "Loaded" not in out
     with pytest.raises(SystemExit) as e:  # one or the other
         main(argv + ["--seeds", "0,1", "--seed", "2"])
     assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err

@@ -177,6 +177,10 @@ def train(args) -> int:
             raise FerError(f"--data {path}: the same data set as --data {seen[where]}; give each set once "
                            "(--mix equal weighs the sets, not a set given twice)")
         seen[where] = path
+    if args.scheduler:
+        from fer_utils.training.clusters import probe
+
+        probe(args.scheduler)  # a scheduler that is not there fails in seconds, before the data loads
     ds = load_many(args.data, image_size=cfg.image_size)
     cfg = cfg.replace(data=ds.fingerprint)
     store = RunStore()
