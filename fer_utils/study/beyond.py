@@ -60,9 +60,8 @@ def model_configs(profile: str, *, data_path, seeds=(0,), data=None, verbose: bo
 def plan_entries(profile: str, *, data_path, seeds=(0,), store_root=None, data=None, read_only: bool = False) -> list[dict]:
     """The profile's other-model runs as entries of a study plan (the engine's input): run_id,
     config, epochs, keep, tables (the preset's name), done, to_train."""
-    from fer_utils.training.trainer import target_epochs
-
     from fer_utils.training.engine import plan_entry
+    from fer_utils.training.trainer import target_epochs
 
     root = Path(store_root) if store_root is not None else paths.RUNS_DIR
     return [plan_entry(cfg, target_epochs(cfg), root, tables=[name])
