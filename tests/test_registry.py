@@ -23,6 +23,10 @@ def test_every_family_has_a_training_recipe_and_presets_build_configs():
         model, fields = registry.preset(name)
         cfg = RunConfig(data="", model=model, **fields)
         assert cfg.model == model and registry.train_flops(cfg) > 0
+    base, wide = (RunConfig(data="", model="resnet", **registry.preset(n)[1]) for n in ("resnet", "resnet-wide"))
+    assert wide.to_dict().keys() == base.to_dict().keys() and wide.run_id != base.run_id
+    assert {k for k, v in wide.to_dict().items() if base.to_dict()[k] != v} == {"stem", "widths"}  # only the channels
+    assert 2.1 < registry.train_flops(wide) / registry.train_flops(base) < 2.3  # about the 96 px point's work per face
     with pytest.raises(ConfigError, match="model 'vgg': expected one of report_cnn, resnet"):
         RunConfig(data="", model="vgg")
     with pytest.raises(ConfigError, match="preset 'x': expected one of"):

@@ -82,3 +82,17 @@ if [ "${LONG:-0}" != 0 ]; then
   out=$OUT/../holdout-M40M60.json
   [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py $M40 $M60 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
 fi
+
+# Width (WIDE=1): the mixture's cheap point 1.5 times as wide against the same as trained, on every view.
+if [ "${WIDE:-0}" != 0 ]; then
+  W15=resnet-e10-b128-s0-holdout-5f6ba74759bd
+  for data in raf-basic fer2013; do
+    for view in as-is gray; do
+      [ $data = fer2013 ] && [ $view = gray ] && continue
+      out=$OUT/CW15-$data-$view.json
+      [ -s "$out" ] && continue
+      $FER compare $C $W15 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
+      echo "done $out"
+    done
+  done
+fi
