@@ -10,17 +10,25 @@ A=resnet-e10-b128-s0-holdout-a9d553f83d41
 B=resnet-e10-b128-s0-holdout-4132da5d66ae
 C=resnet-e10-b128-s0-holdout-3606e30baedf
 mkdir -p "$OUT"
-for data in raf-basic fer2013; do
-  for view in as-is gray; do
-    [ $data = fer2013 ] && [ $view = gray ] && continue  # FER2013 is grayscale already
-    for pair in "A C" "B C" "A B"; do
-      set -- $pair; x=${!1}; y=${!2}
-      out=$OUT/$1$2-$data-$view.json
+
+# X and Y face for face on RAF-DB test (as given and in grayscale) and FER2013 PublicTest (grayscale
+# already): $OUT/TAG-<set>-<view>.json, each kept once written.
+on_every_view() {
+  local tag=$1 x=$2 y=$3 data view out
+  for data in raf-basic fer2013; do
+    for view in as-is gray; do
+      [ $data = fer2013 ] && [ $view = gray ] && continue
+      out=$OUT/$tag-$data-$view.json
       [ -s "$out" ] && continue
       $FER compare $x $y $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
       echo "done $out"
     done
   done
+}
+
+for pair in "A C" "B C" "A B"; do
+  set -- $pair
+  on_every_view $1$2 ${!1} ${!2}
 done
 
 # The cost curve (CURVE=1): RAF-DB only against the mixture at 20 epochs, on both test sets.
@@ -38,61 +46,28 @@ if [ "${CURVE:-0}" != 0 ]; then
       $FER compare $x $y $D/$data.zip --json > "$out.tmp" && mv "$out.tmp" "$out"
       echo "done $out"
     done
-    # the mixture with the shipped model's RAF-DB faces (40 epochs of 22,088) against the shipped model
-    # (RAF-DB only, 40 epochs of 11,044, seed 0), on both test sets and RAF-DB in grayscale
-    for view in as-is gray; do
-      [ $data = fer2013 ] && [ $view = gray ] && continue
-      out=$OUT/SM40-$data-$view.json
-      [ -s "$out" ] || { $FER compare shipped $M40 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out" && echo "done $out"; }
-    done
   done
+  # the mixture with the shipped model's RAF-DB faces (40 epochs of 22,088) against the shipped model
+  # (RAF-DB only, 40 epochs of 11,044, seed 0), on both test sets and RAF-DB in grayscale
+  on_every_view SM40 shipped $M40
   # selection: the same two on each set's held-out faces (the faces every run of these sets kept out)
   out=$OUT/../holdout-SM40.json
   [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py shipped $M40 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
 fi
 
 # Resolution (RES=1): the mixture's cheap point at 96 px against the same at 64 px, on every view.
-if [ "${RES:-0}" != 0 ]; then
-  R96=resnet-e10-b128-s0-holdout-1b45603cf06a
-  for data in raf-basic fer2013; do
-    for view in as-is gray; do
-      [ $data = fer2013 ] && [ $view = gray ] && continue
-      out=$OUT/CR96-$data-$view.json
-      [ -s "$out" ] && continue
-      $FER compare $C $R96 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
-      echo "done $out"
-    done
-  done
-fi
+[ "${RES:-0}" != 0 ] && on_every_view CR96 $C resnet-e10-b128-s0-holdout-1b45603cf06a
 
 # Epochs (LONG=1): the shipped recipe's run at 40 epochs against the same at 60, on every view and on
 # each set's held-out faces (selection: the one a longer schedule would be shipped on).
 if [ "${LONG:-0}" != 0 ]; then
   M40=${M40:-resnet-e40-b128-s0-holdout-b1ea4f4cc4c4}
   M60=resnet-e60-b128-s0-holdout-c3c700bda5b0
-  for data in raf-basic fer2013; do
-    for view in as-is gray; do
-      [ $data = fer2013 ] && [ $view = gray ] && continue
-      out=$OUT/M40M60-$data-$view.json
-      [ -s "$out" ] && continue
-      $FER compare $M40 $M60 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
-      echo "done $out"
-    done
-  done
+  on_every_view M40M60 $M40 $M60
   out=$OUT/../holdout-M40M60.json
   [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py $M40 $M60 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
 fi
 
 # Width (WIDE=1): the mixture's cheap point 1.5 times as wide against the same as trained, on every view.
-if [ "${WIDE:-0}" != 0 ]; then
-  W15=resnet-e10-b128-s0-holdout-5f6ba74759bd
-  for data in raf-basic fer2013; do
-    for view in as-is gray; do
-      [ $data = fer2013 ] && [ $view = gray ] && continue
-      out=$OUT/CW15-$data-$view.json
-      [ -s "$out" ] && continue
-      $FER compare $C $W15 $D/$data.zip --view $view --json > "$out.tmp" && mv "$out.tmp" "$out"
-      echo "done $out"
-    done
-  done
-fi
+[ "${WIDE:-0}" != 0 ] && on_every_view CW15 $C resnet-e10-b128-s0-holdout-5f6ba74759bd
+true
