@@ -184,11 +184,13 @@ def figure(path, folder=FOLDER) -> Path:
             ax.errorbar(x, acc, yerr=err, fmt=marker, capsize=3, label=regime if regime != "both" else "both, equal mix (64 px)")
             for xi, a, p in zip(x, acc, pts[regime]):
                 where = "" if p[4] == usual else f" ({' '.join(p[4].replace('(R)', '').split()[:2])})"  # another CPU
-                ax.annotate(f"{p[1]:.0f} min{where}", (xi, a), textcoords="offset points", xytext={"both at 96 px": (8, 3), "both 1.5x as wide": (8, -6)}.get(regime, (4, -11)),
-                            fontsize=7)
+                left = regime == "both 1.5x as wide"  # beside the 96 px point: its label on the other side
+                ax.annotate(f"{p[1]:.0f} min{where}", (xi, a), textcoords="offset points", ha="right" if left else "left",
+                            xytext={"both at 96 px": (8, 3), "both 1.5x as wide": (-7, 1)}.get(regime, (4, -11)), fontsize=7)
         ax.set_xscale("log", base=2)
         ticks = sorted({p[0] for v in pts.values() for p in v})
         ax.set_xticks(ticks, [f"{t / 1000:.0f}k" for t in ticks])
+        ax.set_xlim(ticks[0] / 1.6, ticks[-1] * 1.35)  # room for the labels beside the first and last points
         ax.minorticks_off()
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("faces shown in training (log scale)")
