@@ -97,8 +97,7 @@ def _dataset(data_path, image_size, cache_dir):
             paths.CACHE_DIR = Path(cache_dir)
         while len(_DATA) >= 2:  # two sizes per process at most (a plan of two models): full RAF-DB is ~750 MB at 128 px
             _DATA.pop(next(iter(_DATA)))
-        _DATA[key] = load_many(list(data_path) if isinstance(data_path, tuple) else data_path, image_size=int(image_size),
-                               progress=False, verbose=False)
+        _DATA[key] = load_many(data_path, image_size=int(image_size), progress=False, verbose=False)  # a path, or a tuple of them
     return _DATA[key]
 
 
