@@ -352,7 +352,10 @@ def main() -> None:
         template(400, args.seed)
         return
     if args.loose:
-        result = {"seed": args.seed, "cpu_flags": backend.device_info().get("cpu_flags"), "loose": loose_rule(args.loose, args.seed, args.model)}
+        from fer_utils.apply.recognize import Recognizer
+
+        result = {"model": Recognizer(args.model, faces="whole").about["name"], "seed": args.seed,
+                  "cpu_flags": backend.device_info().get("cpu_flags"), "loose": loose_rule(args.loose, args.seed, args.model)}
         print(json.dumps(result, indent=2))
         print("RESULT " + json.dumps(result))
         return

@@ -36,11 +36,16 @@ COLUMNS = [(d, t) for d, _ in SETS for t in ("none", "flip")]
 
 
 def _shipped_note(card: dict) -> str:
-    """What seed 0's row says of it: shipped now, or shipped until another model replaced it."""
+    """What seed 0's row says of it: shipped now, or shipped until the model named after it in the
+    shipped card's lineage (``replaces``, newest first) replaced it."""
     now = json.loads(SHIPPED_CARD.read_text()) if SHIPPED_CARD.is_file() else {}
     if now.get("run_id") == card["run_id"]:
         return "the shipped model (float16)"
-    return f"the model shipped until {now.get('name', 'another model')} replaced it (float16)"
+    chain = [now, *now.get("replaces", [])]
+    for newer, older in zip(chain, chain[1:]):
+        if older.get("run_id") == card["run_id"]:
+            return f"the model shipped until {newer.get('name')} replaced it (float16)"
+    return f"a model shipped before {chain[-1].get('name', 'the one shipped now')} (float16)"
 
 
 def _member_dirs(folder: Path, pairs: dict) -> list[Path]:

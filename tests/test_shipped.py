@@ -4,6 +4,7 @@ against the shipped file, it loads offline, it exports to ONNX and TFLite with t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,8 +69,23 @@ def test_ship_writes_weights_and_a_card_every_number_of_which_is_measured(tmp_pa
     assert np.abs(np.asarray(net.predict_on_batch(x)) - np.asarray(trained.predict_on_batch(x))).max() < 2e-2
     again = evaluate(KerasPredictor.of(net, names, "shipped"), ds_path)
     assert (again["correct"], again["confusion"]) == (card["tests"]["toy test"]["correct"], card["tests"]["toy test"]["confusion"])
+    assert "replaces" not in card and "## Replaces" not in text  # the first model shipped into dest
     # shipping again replaces its own files; a folder of other files is refused
     ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    assert "replaces" not in shipped.read_card(dest)  # the same run again: no lineage of its own
+    # shipped over another model, the card names it (and what that one had replaced), newest first
+    older = dict(card, name="older", run_id="older-run", replaces=[{"name": "oldest", "run_id": "oldest-run",
+                                                                       "holdout": 0.5, "tests": []}])
+    (dest / shipped.CARD).write_text(json.dumps(older))
+    card = ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    assert [r["run_id"] for r in card["replaces"]] == ["older-run", "oldest-run"]
+    assert card["replaces"][0] == {"name": "older", "run_id": "older-run", "holdout": older["holdout"]["accuracy"],
+                                   "tests": [{"name": "toy test", "accuracy": older["tests"]["toy test"]["accuracy"]},
+                                                                                  {"name": "a second set", "accuracy": older["tests"]["a second set"]["accuracy"]}]}
+    text = (dest / shipped.CARD_MD).read_text()
+    assert text == render_card(shipped.read_card(dest))
+    assert text.index("## Replaces") < text.index("older (run `older-run`)") < text.index("oldest (run `oldest-run`)")
+    assert ship_run(run.id, [("toy test", ds_path)], dest=dest)["replaces"] == card["replaces"]  # kept when shipped again
     other = tmp_path / "other"
     other.mkdir()
     (other / "mine.txt").write_text("x")
@@ -161,6 +177,20 @@ def test_the_shipped_files_are_what_the_card_says():
         assert needed in text, needed
     net, names = shipped.load()
     assert tuple(names) == tuple(card["class_names"]) and net.count_params() == card["parameters"]
+
+
+@needs_shipped
+def test_a_score_made_with_shipped_says_which_model_shipped():
+    """``fer evaluate shipped`` (and an ensemble with it) records the card's name, run and SHA-256,
+    so a number measured with a model shipped before can be told from one measured with this one."""
+    from fer_utils.apply.ensemble import EnsemblePredictor
+    from fer_utils.apply.evaluate import load_predictor
+
+    card = shipped.read_card()
+    want = {"name": card["name"], "run_id": card["run_id"], "sha256": card["weights"]["sha256"]}
+    one = load_predictor("shipped")
+    assert one.describe()["shipped"] == want == shipped.identity()
+    assert EnsemblePredictor([one, one], "shipped+again").describe()["shipped"] == want
 
 
 @needs_shipped

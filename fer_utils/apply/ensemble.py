@@ -87,4 +87,4 @@ class EnsemblePredictor:
         parts = [p.describe() for p in self.members]
         return {"model": self.name, "input": [self.load_size, self.load_size, self.channels],
                 "parameters": int(sum(d["parameters"] for d in parts)), "class_names": list(self.class_names),
-                "members": [d["model"] for d in parts]}
+                "members": [d["model"] for d in parts], **{k: d[k] for d in parts for k in ("shipped",) if k in d}}

@@ -130,10 +130,15 @@ class KerasPredictor:
         if out != len(self.class_names):
             raise FerError(f"{path}: {out} outputs but {len(self.class_names)} class names in {Path(path).name}.classes.json; save the model again with 'fer train --save'")
 
+    #: More facts for :meth:`describe` (the shipped model's card: which model it is).
+    facts: dict = {}
+
     @classmethod
-    def of(cls, model, class_names, name: str) -> "KerasPredictor":
+    def of(cls, model, class_names, name: str, facts: dict | None = None) -> "KerasPredictor":
         """A predictor over a model already in memory (the shipped one: :mod:`fer_utils.apply.shipped`)."""
-        return cls(name, model=model, class_names=class_names)
+        out = cls(name, model=model, class_names=class_names)
+        out.facts = dict(facts or {})
+        return out
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         x = to_channels(x, self.channels)
@@ -142,7 +147,7 @@ class KerasPredictor:
 
     def describe(self) -> dict:
         return {"model": self.name, "input": [self.load_size, self.load_size, self.channels],
-                "parameters": int(self.model.count_params()), "class_names": list(self.class_names)}
+                "parameters": int(self.model.count_params()), "class_names": list(self.class_names), **self.facts}
 
 
 def run_model_path(spec) -> Path | None:
@@ -174,7 +179,7 @@ def load_predictor(model):
         return FerPackagePredictor()
     if model is None or str(model) == shipped.NAME:
         net, names = shipped.load()
-        return KerasPredictor.of(net, names, "the shipped model")
+        return KerasPredictor.of(net, names, "the shipped model", {"shipped": shipped.identity()})
     return KerasPredictor(run_model_path(model) or model)
 
 

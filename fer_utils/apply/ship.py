@@ -14,6 +14,8 @@ What it does, in order (nothing is written until every number is measured):
    and per class accuracy, confusion matrix);
 4. ``weights.npz``, ``card.json`` and ``MODEL_CARD.md`` (rendered from card.json by
    :func:`render_card`) replace DEST as a whole, atomically (:func:`fer_utils.atomic.staged_folder`).
+   A model shipped into DEST before is named on the new card (``replaces``: its name, run, holdout
+   and test accuracies, and the models it had replaced), so the card says what it took the place of.
 
 A run trained on several sets at once (:mod:`fer_utils.data.mixture`) ships like any other: its card
 lists each set, with its terms and its own held-out accuracy, and the command that trains it
@@ -110,6 +112,7 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
     dest = Path(dest) if dest is not None else shipped.SHIPPED_DIR
     if dest.exists() and any(dest.iterdir()) and not (dest / shipped.CARD).exists():
         raise FerError(f"{dest}: a folder of other files; DEST is new, empty, or an earlier shipped model (with {shipped.CARD})")
+    before = replaced(dest, run_id)
     store = RunStore(None if results_dir is None else Path(results_dir) / "runs")
     run = store.load(run_id)
     cfg = run.config
@@ -149,6 +152,8 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
                                     + f" --epochs {epochs}" + (f" --seed {cfg.seed}" if cfg.seed else "")},
             "ship_command": "fer ship " + run_id + "".join(f" --test '{n}={Path(p).name}'" for n, p in tests),
             "terms": terms([t["name"] for t in sets]), "tests": {}, "test_order": [n for n, _ in tests]}
+    if before:
+        card["replaces"] = before
     if sets:
         card["ship_command"] = card["ship_command"].replace(f"fer ship {run_id}", f"fer ship {run_id}" + "".join(
             f" --data {p.name}" for p in paths), 1)
@@ -177,6 +182,22 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
         atomic_write_json(stage / shipped.CARD, card)
         atomic_write_text(stage / shipped.CARD_MD, render_card(card))
     return card
+
+
+def replaced(dest, run_id: str) -> list[dict]:
+    """What run ``run_id`` shipped into ``dest`` replaces: the model there (name, run, holdout and
+    test accuracies) and, after it, what that one had replaced; newest first. [] for an empty or
+    unreadable ``dest``; the same run shipped again keeps the lineage it had."""
+    try:
+        old = shipped.read_card(dest)
+    except FerError:
+        return []
+    if old.get("run_id") == run_id:
+        return list(old.get("replaces", []))
+    summary = {"name": old.get("name"), "run_id": old.get("run_id"),
+               "holdout": (old.get("holdout") or {}).get("accuracy"),
+               "tests": [{"name": n, "accuracy": r.get("accuracy")} for n, r in ordered_tests(old)]}
+    return [summary, *old.get("replaces", [])]
 
 
 def split_held(cfg, train):
@@ -287,6 +308,18 @@ def _pct(v) -> str:
     return "-" if v is None or v != v else f"{100 * v:.1f}%"
 
 
+def _replaces(card: dict) -> list[str]:
+    """The card's "Replaces" section: the models shipped before it, newest first ([] for the first)."""
+    if not card.get("replaces"):
+        return []
+    lines = ["## Replaces", "", "The models shipped before this one, newest first (each holdout is its own run's):", ""]
+    for r in card["replaces"]:
+        tests = "; ".join(f"{t['name']} {_pct(t['accuracy'])}" for t in r.get("tests") or [])
+        lines.append(f"- {r.get('name')} (run `{r.get('run_id')}`): holdout {_pct(r.get('holdout'))}"
+                     + (f"; {tests}" if tests else "") + ".")
+    return lines + [""]
+
+
 def render_card(card: dict) -> str:
     """MODEL_CARD.md from card.json (a pure function: the test renders it again and compares)."""
     t = card["training"]
@@ -357,6 +390,7 @@ def render_card(card: dict) -> str:
         "- Faces must be roughly frontal and at least 20 px for the detector (MTCNN) to find them in photos; a face "
         "crop is used as is.",
         "",
+        *_replaces(card),
         "## Rebuild it",
         "",
         "```bash",

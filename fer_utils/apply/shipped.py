@@ -58,6 +58,13 @@ def read_card(where=None) -> dict:
     return card
 
 
+def identity(where=None) -> dict:
+    """Which model ships (its card's name, run and weights' SHA-256): what a score made with
+    ``shipped`` records, so it can be told from one made with a model shipped before."""
+    card = read_card(where)
+    return {"name": card.get("name"), "run_id": card.get("run_id"), "sha256": card["weights"].get("sha256")}
+
+
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
