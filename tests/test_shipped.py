@@ -194,6 +194,21 @@ def test_a_score_made_with_shipped_says_which_model_shipped():
 
 
 @needs_shipped
+def test_the_benchmarks_quoted_with_the_shipped_model_were_measured_with_it():
+    """The committed benchmark files that docs quote as "the shipped model" name the model that
+    ships now: shipping another one without measuring them again fails here."""
+    root = Path(__file__).resolve().parents[1]
+    card = shipped.read_card()
+    for name in ("detect.json", "detect_loose.json"):  # docs/photos.md
+        got = json.loads((root / "benchmarks" / name).read_text())["model"]
+        assert got.startswith(f"the shipped model ({card['name']},"), f"benchmarks/{name}: run bench_detect.py again"
+    peers = sorted((root / "benchmarks" / "loose" / "out").glob("peer-*.json"))
+    assert len(peers) == 4
+    for f in peers:
+        assert json.loads(f.read_text())["a"]["model"].get("shipped", {}).get("run_id") == card["run_id"], f.name
+
+
+@needs_shipped
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_the_cards_numbers_are_measured_again_on_the_real_test_sets():
