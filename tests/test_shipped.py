@@ -12,7 +12,8 @@ import pytest
 from conftest import write_report_layout
 from fer_utils import paths
 from fer_utils.apply import shipped
-from fer_utils.apply.ship import FP16_TOLERANCE, MAX_BYTES, render_card
+from fer_utils.apply.card import render_card
+from fer_utils.apply.ship import FP16_TOLERANCE, MAX_BYTES
 from fer_utils.errors import FerError
 
 SHIPPED = shipped.SHIPPED_DIR
