@@ -87,6 +87,13 @@ def test_ship_writes_weights_and_a_card_every_number_of_which_is_measured(tmp_pa
     assert text == render_card(shipped.read_card(dest))
     assert text.index("## Replaces") < text.index("older (run `older-run`)") < text.index("oldest (run `oldest-run`)")
     assert ship_run(run.id, [("toy test", ds_path)], dest=dest)["replaces"] == card["replaces"]  # kept when shipped again
+    # a damaged card (what shipped.load needs, the rest junk) costs its lineage, not the new ship
+    (dest / shipped.CARD).write_text(json.dumps(dict(older, tests="junk", holdout=None, replaces=[{"holdout": "x", "tests": 3}, 7],
+                                                     test_order=None)))
+    card = ship_run(run.id, [("toy test", ds_path)], dest=dest)
+    assert card["replaces"] == [{"name": "older", "run_id": "older-run", "holdout": None, "tests": []},
+                                {"name": None, "run_id": None, "holdout": "x", "tests": []}]
+    assert "- older (run `older-run`): holdout -." in (dest / shipped.CARD_MD).read_text()
     other = tmp_path / "other"
     other.mkdir()
     (other / "mine.txt").write_text("x")

@@ -67,7 +67,7 @@ def _machine(w: dict) -> str:
 
 
 def _pct(v) -> str:
-    return "-" if v is None or v != v else f"{100 * v:.1f}%"
+    return f"{100 * v:.1f}%" if isinstance(v, (int, float)) and v == v else "-"
 
 
 def _replaces(card: dict) -> list[str]:

@@ -193,12 +193,21 @@ def replaced(dest, run_id: str) -> list[dict]:
         old = shipped.read_card(dest)
     except FerError:
         return []
+    def as_dict(v) -> dict:  # a hand-edited or damaged card loses its lineage, never the new ship
+        return v if isinstance(v, dict) else {}
+
+    def entry(r: dict) -> dict:
+        tests = [t for t in r.get("tests") or [] if isinstance(t, dict) and "name" in t] if isinstance(r.get("tests"), list) else []
+        return {"name": r.get("name"), "run_id": r.get("run_id"), "holdout": r.get("holdout"),
+                "tests": [{"name": t["name"], "accuracy": t.get("accuracy")} for t in tests]}
+
+    earlier = [entry(r) for r in old.get("replaces") if isinstance(r, dict)] if isinstance(old.get("replaces"), list) else []
     if old.get("run_id") == run_id:
-        return list(old.get("replaces", []))
-    summary = {"name": old.get("name"), "run_id": old.get("run_id"),
-               "holdout": (old.get("holdout") or {}).get("accuracy"),
-               "tests": [{"name": n, "accuracy": r.get("accuracy")} for n, r in ordered_tests(old)]}
-    return [summary, *old.get("replaces", [])]
+        return earlier
+    tests = {n: as_dict(r) for n, r in as_dict(old.get("tests")).items()}
+    summary = {"name": old.get("name"), "run_id": old.get("run_id"), "holdout": as_dict(old.get("holdout")).get("accuracy"),
+               "tests": [{"name": n, "accuracy": r.get("accuracy")} for n, r in ordered_tests({**old, "tests": tests})]}
+    return [summary, *earlier]
 
 
 def split_held(cfg, train):
