@@ -71,6 +71,8 @@ def test_ship_writes_weights_and_a_card_every_number_of_which_is_measured(tmp_pa
     again = evaluate(KerasPredictor.of(net, names, "shipped"), ds_path)
     assert (again["correct"], again["confusion"]) == (card["tests"]["toy test"]["correct"], card["tests"]["toy test"]["confusion"])
     assert "replaces" not in card and "## Replaces" not in text  # the first model shipped into dest
+    # no --name: named after what it is (model and input size, the set it learned from, epochs)
+    assert card["name"] == f"fer-resnet{run.config.image_size}-toy-e{run.config.epochs}" and "--name" not in card["ship_command"]
     # shipping again replaces its own files; a folder of other files is refused
     ship_run(run.id, [("toy test", ds_path)], dest=dest)
     assert "replaces" not in shipped.read_card(dest)  # the same run again: no lineage of its own

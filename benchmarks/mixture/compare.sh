@@ -71,12 +71,14 @@ if [ "${LONG:-0}" != 0 ]; then
   [ -s "$out" ] || { ${PYTHON:-.venv/bin/python} benchmarks/mixture/holdout.py $M40 $M60 --data $D/raf-basic.zip --data $D/fer2013.zip --json "$out" && echo "done $out"; }
 fi
 
-# The shipped recipe's other seeds (LONG_SEEDS=1, after train.sh with LONG=1 LONG_SEEDS=1): seed 0
-# (the shipped model's run, float32) against seed 1, on every view. Each seed held out its own faces,
-# so they are compared on the test sets only.
+# The shipped recipe's other seeds (LONG_SEEDS=1,2, after train.sh with LONG=1 and the same
+# LONG_SEEDS): seed 0 (the shipped model's run, float32) against each, on every view. Each seed held
+# out its own faces, so they are compared on the test sets only. Their ensemble with seed 0:
+# benchmarks/mixture/seeds60/compare.sh.
 if [ -n "${LONG_SEEDS:-}" ]; then
   M60=resnet-e60-b128-s0-holdout-c3c700bda5b0
-  on_every_view M60S1 $M60 resnet-e60-b128-s1-holdout-9dd27b45d8e9
+  [[ ,$LONG_SEEDS, == *,1,* ]] && on_every_view M60S1 $M60 resnet-e60-b128-s1-holdout-9dd27b45d8e9
+  [[ ,$LONG_SEEDS, == *,2,* ]] && on_every_view M60S2 $M60 resnet-e60-b128-s2-holdout-4521735db268
 fi
 
 # Width (WIDE=1): the mixture's cheap point 1.5 times as wide against the same as trained, on every view.

@@ -27,6 +27,7 @@ the shipped file (scoring it again on the real test sets where they are at hand)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,6 @@ from fer_utils.apply.card import ordered_tests, render_card, summary_line
 from fer_utils.errors import ConfigError, DataError, FerError
 
 FP16_TOLERANCE = 0.001  # 0.1 point of holdout accuracy
-DEFAULT_NAME = "fer-resnet64-rafdb"  # fer ship --name
 MAX_BYTES = 6 * 1024 * 1024
 TERMS = ("The weights derive from RAF-DB, whose terms allow non-commercial research use only; so do these weights. "
          "Do not use them commercially, and do not use them to make decisions about people.")
@@ -98,11 +98,26 @@ def precision_check(model, x_val, y_val) -> dict:
     return {"n": int(len(y_val)), "float32_accuracy": fp32, "float16_accuracy": fp16, "tolerance": FP16_TOLERANCE, "shipped_as": dtype}
 
 
-def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NAME, results_dir=None) -> dict:
+def default_name(model: str, image_size: int, set_names, epochs: int) -> str:
+    """The name a run ships under when ``fer ship --name`` is not given: the model and its input
+    size, the sets it learned from, its epochs; so that two ships of one architecture differ by name.
+
+    >>> default_name("resnet", 64, ["RAF-DB", "FER2013"], 60)
+    'fer-resnet64-rafdb-fer2013-e60'
+    >>> default_name("report_cnn", 100, ["synthetic faces"], 5)
+    'fer-reportcnn100-syntheticfaces-e5'
+    """
+    def slug(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "", str(text).lower()) or "data"
+
+    return f"fer-{slug(model)}{image_size}-" + "-".join(slug(n) for n in set_names) + f"-e{epochs}"
+
+
+def ship_run(run_id: str, tests, *, data=None, dest=None, name: str | None = None, results_dir=None) -> dict:
     """Ship the final model of the finished run ``run_id`` into ``dest`` (default: the package's
     weights folder); return the card. ``tests``: ``[(name, path)]`` (:func:`parse_tests`), the
     run's own data first. ``data``: the run's training sets in its order, when there are several
-    (default: the first test set's path)."""
+    (default: the first test set's path). ``name``: the card's name (default: :func:`default_name`)."""
     from fer_utils.apply.evaluate import KerasPredictor, evaluate
     from fer_utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_folder
     from fer_utils.data.mixture import load_many, sources_of
@@ -140,10 +155,13 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
     blob, entry = shipped.weights_bytes(model, precision["shipped_as"])
     if len(blob) > MAX_BYTES:
         raise FerError(f"run {run_id}: its weights take {len(blob) / 2**20:.1f} MiB as {entry['dtype']}; at most 6 MiB ship")
+    trained_on = _trained_on(train, tests, sets, len(y_val))
+    given_name, name = name, name or default_name(cfg.model, cfg.image_size, [t["name"] for t in sets] or [
+        "synthetic" if train.synthetic else _set_name(tests[0][0])], epochs)
     card = {"version": shipped.CARD_VERSION, "name": name, "model": cfg.model, "run_id": run_id,
             "config": cfg.to_dict(), "class_names": list(names), "weights": entry,
             "parameters": int(model.count_params()),
-            "trained_on": _trained_on(train, tests, sets, len(y_val)),
+            "trained_on": trained_on,
             "holdout": {"accuracy": precision[f"{precision['shipped_as']}_accuracy"], "n": precision["n"], "precision": precision},
             "training": {"epochs": epochs, "cost": run.metrics.get("cost", {}), "trained_with": ev.get("trained_with", {}),
                          "train_seconds": float(sum(r["seconds"] for r in run.history[:epochs])),
@@ -158,8 +176,8 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str = DEFAULT_NA
     if sets:
         card["ship_command"] = card["ship_command"].replace(f"fer ship {run_id}", f"fer ship {run_id}" + "".join(
             f" --data {p.name}" for p in paths), 1)
-    if name != DEFAULT_NAME:
-        card["ship_command"] += f" --name {name}"
+    if given_name:
+        card["ship_command"] += f" --name {given_name}"
     with staged_folder(dest) as stage:
         for old in stage.iterdir():
             old.unlink()

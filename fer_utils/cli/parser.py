@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a run trained on several sets: each of them, in the run's order (repeat it; default: the "
                            "first --test's path)")
     ship.add_argument("--dest", default=None, help="where to write (default: fer_utils/weights/ of this checkout)")
-    ship.add_argument("--name", default="fer-resnet64-rafdb", help="the model's name on its card (default: fer-resnet64-rafdb)")
+    ship.add_argument("--name", default=None, help="the model's name on its card (default: from the run's model, input size, "
+                      "training sets and epochs, e.g. fer-resnet64-rafdb-fer2013-e60)")
     ship.set_defaults(func=commands.ship)
 
     ex = sub.add_parser("export", help="export a model for other runtimes: ONNX, TFLite (LiteRT) or a TF SavedModel")
