@@ -155,13 +155,12 @@ def ship_run(run_id: str, tests, *, data=None, dest=None, name: str | None = Non
     blob, entry = shipped.weights_bytes(model, precision["shipped_as"])
     if len(blob) > MAX_BYTES:
         raise FerError(f"run {run_id}: its weights take {len(blob) / 2**20:.1f} MiB as {entry['dtype']}; at most 6 MiB ship")
-    trained_on = _trained_on(train, tests, sets, len(y_val))
     given_name, name = name, name or default_name(cfg.model, cfg.image_size, [t["name"] for t in sets] or [
         "synthetic" if train.synthetic else _set_name(tests[0][0])], epochs)
     card = {"version": shipped.CARD_VERSION, "name": name, "model": cfg.model, "run_id": run_id,
             "config": cfg.to_dict(), "class_names": list(names), "weights": entry,
             "parameters": int(model.count_params()),
-            "trained_on": trained_on,
+            "trained_on": _trained_on(train, tests, sets, len(y_val)),
             "holdout": {"accuracy": precision[f"{precision['shipped_as']}_accuracy"], "n": precision["n"], "precision": precision},
             "training": {"epochs": epochs, "cost": run.metrics.get("cost", {}), "trained_with": ev.get("trained_with", {}),
                          "train_seconds": float(sum(r["seconds"] for r in run.history[:epochs])),
